@@ -1,0 +1,44 @@
+# django-clicktoagent: `make run` starts the demo, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## Start the demo: database, demo data, admin user, DialogTech emulator and web server.
+run: venv
+	bash scripts/run_demo.sh
+
+## Lint, type-check and run the whole test suite.
+test: lint typecheck pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy clicktoagent config
+
+pytest: venv
+	$(BIN)/python -m pytest -q
+
+## The suite on SQLite (what `pytest` uses when DATABASE_URL is not set).
+test-sqlite: venv
+	env -u DATABASE_URL $(BIN)/python -m pytest -q -m "not postgres"
+
+## Only the DialogTech emulator, on 127.0.0.1:8099.
+sandbox: venv
+	$(BIN)/python manage.py clicktoagent_sandbox --port 8099
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

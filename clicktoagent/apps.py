@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ClickToAgentConfig(AppConfig):
+    name = "clicktoagent"
+    verbose_name = "Click-to-Agent"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, conf  # noqa: F401  (registers checks and the settings reloader)
+        from .dialogtech.redact import install_log_redaction
+
+        install_log_redaction()

@@ -1,0 +1,94 @@
+"""The app's settings: one ``CLICKTOAGENT`` dict, every default here.
+
+Read lazily through ``app_settings.NAME``; an unknown key fails loudly, and the
+cache is dropped whenever a test overrides ``CLICKTOAGENT``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "CLICKTOAGENT"
+
+# Every region of the North American Numbering Plan (country code 1).
+NANP_REGIONS: tuple[str, ...] = tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
+
+DEFAULTS: dict[str, Any] = {
+    # DialogTech endpoint and credentials (credentials come from the environment).
+    "BASE_URL": "https://secure.dialogtech.com/ibp_api.php",
+    "ACCESS_KEY": "",
+    "SECRET_ACCESS_KEY": "",
+    # Seconds to wait for the TCP connection, and for the answer once sent.
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 20.0,
+    # Largest response body accepted from DialogTech, in bytes.
+    "MAX_RESPONSE_BYTES": 65536,
+    # Sent on every call; the attempt stores what was sent.
+    "DEFAULT_RECORD": 0,
+    "DEFAULT_WARNING": 1,
+    # Phone numbers: accepted regions, and full validation vs. length only.
+    "PHONE_REGIONS": NANP_REGIONS,
+    "PHONE_DEFAULT_REGION": "US",
+    "PHONE_STRICT_VALIDATION": True,
+    # Automatic retries, only for requests that certainly never reached DialogTech.
+    "MAX_TRIES": 3,
+    "RETRY_BACKOFF": 1.0,
+    "RETRY_BACKOFF_MAX": 60.0,
+    # Longest wait before an in-process retry; longer waits are deferred to the task queue.
+    "INLINE_RETRY_MAX_WAIT": 5.0,
+    # Outcome name (sid, result, result_description, status, finished_at) -> contact field.
+    "CONTACT_FIELDS": {},
+    # Task backend alias and queue used for dispatch.
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE_NAME": "default",
+}
+
+# Keys that hold secrets: never shown, logged or stored.
+SECRET_KEYS = frozenset({"ACCESS_KEY", "SECRET_ACCESS_KEY"})
+
+
+class AppSettings:
+    """Lazy view of ``settings.CLICKTOAGENT`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._cache is None:
+            user = getattr(settings, SETTING_NAME, None) or {}
+            if not isinstance(user, dict):
+                raise ImproperlyConfigured(f"settings.{SETTING_NAME} must be a dict.")
+            unknown = sorted(set(user) - set(DEFAULTS))
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(unknown)}. "
+                    f"Valid keys: {', '.join(sorted(DEFAULTS))}."
+                )
+            self._cache = {**DEFAULTS, **user}
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self._load()
+        if name not in values:
+            raise AttributeError(f"Invalid {SETTING_NAME} setting: {name!r}")
+        return values[name]
+
+    def reload(self) -> None:
+        self._cache = None
+
+
+app_settings = AppSettings()
+
+
+@receiver(setting_changed)
+def _reload_app_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        app_settings.reload()

@@ -1,0 +1,1 @@
+"""Everything that talks to DialogTech (or stands in for it)."""

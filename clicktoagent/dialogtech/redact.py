@@ -1,0 +1,41 @@
+"""Keep DialogTech credentials out of text: they travel as query parameters."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+_CREDENTIAL_PARAM = re.compile(r"((?:secret_)?access_key=)[^&\s'\"]*", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask credential query parameters and any of ``secrets`` found in ``text``."""
+    text = _CREDENTIAL_PARAM.sub(rf"\1{REDACTED}", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credentials in log records of libraries that log request URLs (urllib3)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_FILTERED_LOGGERS = ("urllib3.connectionpool", "requests")
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactingFilter` once to the loggers that print request URLs."""
+    for name in _FILTERED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

@@ -1,0 +1,48 @@
+"""The app's exceptions. None of their messages ever contains a credential."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class ClickToAgentError(Exception):
+    """Base of every error raised by this app."""
+
+
+class ConfigurationError(ClickToAgentError, ImproperlyConfigured):
+    """The app is not configured well enough to talk to DialogTech."""
+
+
+class DialogTechError(ClickToAgentError):
+    """DialogTech could not be asked, or gave no usable answer."""
+
+
+class NotSentError(DialogTechError):
+    """The request certainly never reached DialogTech: safe to retry.
+
+    ``retry_after`` is the delay (seconds) DialogTech asked for, when it asked.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MaybeSentError(DialogTechError):
+    """The request may have reached DialogTech: never retry automatically."""
+
+
+class ResponseError(MaybeSentError):
+    """DialogTech's answer could not be read (malformed, oversized or hostile XML)."""
+
+
+class RejectedError(DialogTechError):
+    """DialogTech refused the HTTP request itself (a 4xx status): no call was placed."""
+
+
+class InvalidTransitionError(ClickToAgentError):
+    """The attempt is not in a state that allows this operation."""
+
+
+class IdempotencyConflictError(ClickToAgentError):
+    """An idempotency key was reused with a different request."""

@@ -1,0 +1,494 @@
+"""Business rules for call attempts: the only code that writes CallAttempt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .conf import app_settings
+from .dialogtech.client import ClickToAgentRequest, get_client
+from .dialogtech.responses import ClickToAgentResponse
+from .exceptions import (
+    ConfigurationError,
+    IdempotencyConflictError,
+    InvalidTransitionError,
+    MaybeSentError,
+    NotSentError,
+    RejectedError,
+)
+from .models import Agent, CallAttempt, Queue
+from .phone import normalize_phone
+from .signals import call_attempt_finished
+
+logger = logging.getLogger("clicktoagent")
+
+Status = CallAttempt.Status
+OUTCOME_NAMES = ("sid", "result", "result_description", "status", "finished_at")
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A validated request to place a call: numbers normalised, queue and agent checked."""
+
+    queue: Queue
+    agent: Agent
+    phone_to_call: str
+    first_callerid: str
+    second_callerid: str
+    record: int
+    warning: int
+
+    def fingerprint(self, *, contact_key: str) -> str:
+        data = [
+            self.queue.queue_id,
+            self.agent.agent_id,
+            self.phone_to_call,
+            self.first_callerid,
+            self.second_callerid,
+            self.record,
+            self.warning,
+            contact_key,
+        ]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def call_request_validate(
+    *,
+    queue_id: str,
+    agent_id: str,
+    phone_to_call: str,
+    first_callerid: str = "",
+    second_callerid: str = "",
+    record: int | None = None,
+    warning: int | None = None,
+) -> CallRequest:
+    """Check and normalise everything a call needs; raise ``ValidationError`` per field."""
+    errors: dict[str, list[str]] = {}
+    numbers: dict[str, str] = {}
+    for field, value, required in (
+        ("phone_to_call", phone_to_call, True),
+        ("first_callerid", first_callerid, False),
+        ("second_callerid", second_callerid, False),
+    ):
+        if not required and not (value or "").strip():
+            numbers[field] = ""
+            continue
+        try:
+            numbers[field] = normalize_phone(value)
+        except ValidationError as err:
+            errors[field] = err.messages
+
+    record_value = app_settings.DEFAULT_RECORD if record is None else record
+    warning_value = app_settings.DEFAULT_WARNING if warning is None else warning
+    if record_value not in (0, 1):
+        errors["record"] = [f"record must be 0 or 1, got {record_value!r}."]
+    if warning_value not in (0, 1, 2, 3):
+        errors["warning"] = [f"warning must be 0, 1, 2 or 3, got {warning_value!r}."]
+
+    queue = Queue.objects.filter(queue_id=str(queue_id)).first() if queue_id else None
+    agent = Agent.objects.filter(agent_id=str(agent_id)).first() if agent_id else None
+    if not queue_id:
+        errors["queue_id"] = ["A queue_id is required."]
+    elif queue is None:
+        errors["queue_id"] = [f"Unknown queue_id {queue_id!r}."]
+    elif not queue.is_active:
+        errors["queue_id"] = [f"Queue {queue_id!r} is inactive."]
+    if not agent_id:
+        errors["agent_id"] = ["An agent_id is required."]
+    elif agent is None:
+        errors["agent_id"] = [f"Unknown agent_id {agent_id!r}."]
+    elif not agent.is_active:
+        errors["agent_id"] = [f"Agent {agent_id!r} is inactive."]
+    if (
+        queue is not None
+        and agent is not None
+        and "queue_id" not in errors
+        and "agent_id" not in errors
+        and not agent.queues.filter(pk=queue.pk).exists()
+    ):
+        errors["agent_id"] = [f"Agent {agent_id!r} is not a member of queue {queue_id!r}."]
+    if errors:
+        raise ValidationError(errors)
+    assert queue is not None and agent is not None
+    return CallRequest(
+        queue=queue,
+        agent=agent,
+        phone_to_call=numbers["phone_to_call"],
+        first_callerid=numbers["first_callerid"],
+        second_callerid=numbers["second_callerid"],
+        record=int(record_value),
+        warning=int(warning_value),
+    )
+
+
+def call_attempt_get_or_create(
+    *,
+    queue_id: str,
+    agent_id: str,
+    phone_to_call: str,
+    source: str,
+    first_callerid: str = "",
+    second_callerid: str = "",
+    record: int | None = None,
+    warning: int | None = None,
+    contact: models.Model | None = None,
+    contact_ref: str = "",
+    requested_by: AbstractBaseUser | None = None,
+    idempotency_key: str | None = None,
+    retry_of: CallAttempt | None = None,
+    dispatch: bool = True,
+) -> tuple[CallAttempt, bool]:
+    """Validate and store a ``pending`` attempt, and queue its dispatch once committed.
+
+    Returns ``(attempt, created)``. With an ``idempotency_key`` already used for the
+    same request, returns the first attempt and ``created=False`` (nothing is sent
+    again); the same key with a different request raises ``IdempotencyConflictError``.
+    """
+    if source not in CallAttempt.Source.values:
+        raise ValueError(f"Unknown source {source!r}")
+    call = call_request_validate(
+        queue_id=queue_id,
+        agent_id=agent_id,
+        phone_to_call=phone_to_call,
+        first_callerid=first_callerid,
+        second_callerid=second_callerid,
+        record=record,
+        warning=warning,
+    )
+    content_type = ContentType.objects.get_for_model(contact) if contact is not None else None
+    object_id = str(contact.pk) if contact is not None else ""
+    contact_key = f"{content_type.pk}:{object_id}" if content_type else ""
+    fingerprint = call.fingerprint(contact_key=f"{contact_key}|{contact_ref}")
+    key = idempotency_key or None
+
+    if key is not None:
+        existing = _idempotent_match(key, fingerprint)
+        if existing is not None:
+            return existing, False
+
+    attempt = CallAttempt(
+        queue=call.queue,
+        agent=call.agent,
+        phone_to_call=call.phone_to_call,
+        first_callerid=call.first_callerid,
+        second_callerid=call.second_callerid,
+        record=call.record,
+        warning=call.warning,
+        content_type=content_type,
+        object_id=object_id,
+        contact_ref=contact_ref,
+        source=source,
+        requested_by=requested_by,  # type: ignore[misc]
+        idempotency_key=key,
+        request_fingerprint=fingerprint if key else "",
+        retry_of=retry_of,
+    )
+    attempt.full_clean(exclude=["idempotency_key"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            attempt.save()
+            if dispatch:
+                pk = attempt.pk
+                transaction.on_commit(lambda: call_attempt_enqueue(attempt_id=pk))
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its attempt.
+        if key is None:
+            raise
+        existing = _idempotent_match(key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    logger.info(
+        "call attempt created",
+        extra={"attempt_id": attempt.pk, "status": attempt.status, "source": source},
+    )
+    return attempt, True
+
+
+def call_attempt_create(**kwargs: Any) -> CallAttempt:
+    """Like :func:`call_attempt_get_or_create`, returning only the attempt."""
+    return call_attempt_get_or_create(**kwargs)[0]
+
+
+def _idempotent_match(key: str, fingerprint: str) -> CallAttempt | None:
+    existing = CallAttempt.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflictError(
+            f"Idempotency key {key!r} was already used for a different request "
+            f"(call attempt {existing.pk}); use a new key for a new call."
+        )
+    return existing
+
+
+def call_attempt_enqueue(*, attempt_id: int, run_after: datetime | None = None) -> None:
+    """Queue the dispatch task. A failure to queue leaves the attempt ``pending``:
+    ``clicktoagent_reconcile`` queues it again later, so nothing is lost."""
+    from .tasks import dispatch_call_attempt
+
+    task = dispatch_call_attempt.using(
+        backend=app_settings.TASK_BACKEND,
+        queue_name=app_settings.TASK_QUEUE_NAME,
+        run_after=run_after,
+    )
+    try:
+        task.enqueue(attempt_id=attempt_id)
+    except Exception as err:
+        logger.warning(
+            "could not queue call attempt %s (%s); it stays pending for the reconciler",
+            attempt_id,
+            type(err).__name__,
+            extra={"attempt_id": attempt_id},
+        )
+
+
+def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
+    """Place the call for a ``pending`` attempt, at most once, and record the outcome.
+
+    The claim is one conditional UPDATE, so however many workers receive the same
+    attempt only one sends it. Requests that certainly never reached DialogTech are
+    retried with backoff up to ``MAX_TRIES``; anything that may have reached it and
+    gave no usable answer ends ``unknown`` and is never retried automatically.
+    """
+    while True:
+        now = timezone.now()
+        claimed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
+            status=Status.DISPATCHING,
+            dispatched_at=now,
+            next_try_at=None,
+            tries=F("tries") + 1,
+        )
+        attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+        if not claimed:
+            logger.info(
+                "call attempt %s not dispatched: it is %s",
+                attempt_id,
+                attempt.status,
+                extra={"attempt_id": attempt_id, "status": attempt.status},
+            )
+            return attempt
+        started = time.monotonic()
+        request = ClickToAgentRequest(
+            queue_id=attempt.queue.queue_id,
+            agent_id=attempt.agent.agent_id,
+            phone_to_call=attempt.phone_to_call,
+            first_callerid=attempt.first_callerid,
+            second_callerid=attempt.second_callerid,
+            record=attempt.record,
+            warning=attempt.warning,
+        )
+        try:
+            response = get_client().click_to_agent(request)
+        except NotSentError as err:
+            if attempt.tries >= app_settings.MAX_TRIES:
+                return _finish(
+                    attempt,
+                    Status.FAILED,
+                    error=f"{err} Gave up after {attempt.tries} tries.",
+                    started=started,
+                )
+            delay = _backoff(attempt.tries, err.retry_after)
+            if _release_for_retry(attempt, delay=delay, reason=str(err)):
+                continue
+            return CallAttempt.objects.get(pk=attempt_id)
+        except (ConfigurationError, RejectedError) as err:
+            return _finish(attempt, Status.FAILED, error=str(err), started=started)
+        except MaybeSentError as err:
+            return _finish(attempt, Status.UNKNOWN, error=str(err), started=started)
+        except Exception as err:
+            # A bug of ours after the claim: we cannot tell whether the call went out.
+            logger.exception(
+                "unexpected error dispatching call attempt %s", attempt_id,
+                extra={"attempt_id": attempt_id},
+            )
+            return _finish(
+                attempt,
+                Status.UNKNOWN,
+                error=f"Unexpected error while placing the call ({type(err).__name__}).",
+                started=started,
+            )
+        return _finish_with_response(attempt, response, started=started)
+
+
+def _backoff(tries: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(float(retry_after), float(app_settings.RETRY_BACKOFF_MAX))
+    base = float(app_settings.RETRY_BACKOFF) * (2 ** (tries - 1))
+    capped = min(base, float(app_settings.RETRY_BACKOFF_MAX))
+    # Jitter spreads retries of many workers over time.
+    return capped * random.uniform(0.5, 1.0)  # noqa: S311
+
+
+def _release_for_retry(attempt: CallAttempt, *, delay: float, reason: str) -> bool:
+    """Put a never-sent attempt back to ``pending`` for another try.
+
+    Returns True when the caller should retry now (in this process, after sleeping),
+    False when a deferred task will retry it.
+    """
+    from django_tasks import task_backends
+
+    next_try_at = timezone.now() + timedelta(seconds=delay)
+    CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
+        status=Status.PENDING, next_try_at=next_try_at, error=reason
+    )
+    logger.info(
+        "call attempt %s not sent (%s); retrying in %.1f s",
+        attempt.pk,
+        reason,
+        delay,
+        extra={"attempt_id": attempt.pk, "tries": attempt.tries},
+    )
+    backend = task_backends[app_settings.TASK_BACKEND]
+    if backend.supports_defer and delay > float(app_settings.INLINE_RETRY_MAX_WAIT):
+        call_attempt_enqueue(attempt_id=attempt.pk, run_after=next_try_at)
+        return False
+    time.sleep(min(delay, float(app_settings.INLINE_RETRY_MAX_WAIT)))
+    return True
+
+
+def _finish_with_response(
+    attempt: CallAttempt, response: ClickToAgentResponse, *, started: float
+) -> CallAttempt:
+    return _finish(
+        attempt,
+        Status.PLACED if response.ok else Status.FAILED,
+        sid=response.sid if response.ok else "",
+        result=response.result,
+        result_description=response.result_description,
+        started=started,
+    )
+
+
+def _finish(
+    attempt: CallAttempt,
+    status: str,
+    *,
+    started: float,
+    sid: str = "",
+    result: str = "",
+    result_description: str = "",
+    error: str = "",
+) -> CallAttempt:
+    now = timezone.now()
+    with transaction.atomic():
+        # An answer that arrives after the reconciler gave up on the attempt still wins.
+        updated = CallAttempt.objects.filter(
+            pk=attempt.pk, status__in=[Status.DISPATCHING, Status.UNKNOWN], sid=""
+        ).update(
+            status=status,
+            sid=sid,
+            result=result,
+            result_description=result_description,
+            error=error,
+            finished_at=now,
+            next_try_at=None,
+        )
+        attempt.refresh_from_db()
+        if updated:
+            _copy_outcome_to_contact(attempt)
+            transaction.on_commit(
+                lambda: call_attempt_finished.send(sender=CallAttempt, attempt=attempt)
+            )
+    logger.info(
+        "call attempt %s %s",
+        attempt.pk,
+        attempt.status,
+        extra={
+            "attempt_id": attempt.pk,
+            "status": attempt.status,
+            "sid": attempt.sid,
+            "tries": attempt.tries,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    return attempt
+
+
+def _copy_outcome_to_contact(attempt: CallAttempt) -> None:
+    fields: dict[str, str] = app_settings.CONTACT_FIELDS
+    if not fields or attempt.content_type is None or not attempt.object_id:
+        return
+    model = attempt.content_type.model_class()
+    if model is None:
+        return
+    values: dict[str, Any] = {}
+    for outcome, field_name in fields.items():
+        if outcome not in OUTCOME_NAMES:
+            continue
+        try:
+            model._meta.get_field(field_name)
+        except FieldDoesNotExist:
+            logger.warning(
+                "CONTACT_FIELDS maps %s to %s, which %s does not have",
+                outcome,
+                field_name,
+                model._meta.label,
+            )
+            continue
+        values[field_name] = getattr(attempt, outcome)
+    if values:
+        model._default_manager.filter(pk=attempt.object_id).update(**values)
+
+
+def call_attempt_cancel(*, attempt: CallAttempt) -> CallAttempt:
+    """Cancel an attempt that has not been sent yet."""
+    cancelled = CallAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    attempt.refresh_from_db()
+    if not cancelled:
+        raise InvalidTransitionError(
+            f"Call attempt {attempt.pk} is {attempt.status}; only pending attempts can be "
+            "cancelled."
+        )
+    logger.info("call attempt %s cancelled", attempt.pk, extra={"attempt_id": attempt.pk})
+    return attempt
+
+
+def call_attempt_retry(
+    *,
+    attempt: CallAttempt,
+    source: str,
+    requested_by: AbstractBaseUser | None = None,
+) -> CallAttempt:
+    """Make a new attempt with the same call details, linked by ``retry_of``.
+
+    Only ``failed`` and ``unknown`` attempts can be retried (for ``unknown`` the
+    contact may already have been called: callers must make that plain to the
+    user). An attempt is retried at most once: retrying it again returns the
+    same new attempt, so a double click never dials twice.
+    """
+    if attempt.status not in (Status.FAILED, Status.UNKNOWN):
+        raise InvalidTransitionError(
+            f"Call attempt {attempt.pk} is {attempt.status}; only failed or unknown attempts "
+            "can be retried."
+        )
+    return call_attempt_create(
+        queue_id=attempt.queue.queue_id,
+        agent_id=attempt.agent.agent_id,
+        phone_to_call=attempt.phone_to_call,
+        first_callerid=attempt.first_callerid,
+        second_callerid=attempt.second_callerid,
+        record=attempt.record,
+        warning=attempt.warning,
+        contact=attempt.contact,
+        contact_ref=attempt.contact_ref,
+        source=source,
+        requested_by=requested_by,
+        idempotency_key=f"clicktoagent:retry-of:{attempt.pk}",
+        retry_of=attempt,
+    )
