@@ -37,7 +37,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     if app_settings.DEFAULT_RECORD not in (0, 1):
-        messages.append(Error("CLICKTOAGENT['DEFAULT_RECORD'] must be 0 or 1.", id="clicktoagent.E003"))
+        messages.append(
+            Error("CLICKTOAGENT['DEFAULT_RECORD'] must be 0 or 1.", id="clicktoagent.E003")
+        )
     if app_settings.DEFAULT_WARNING not in (0, 1, 2, 3):
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_WARNING'] must be 0, 1, 2 or 3.", id="clicktoagent.E004")

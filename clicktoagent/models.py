@@ -117,7 +117,7 @@ class CallAttempt(models.Model):
         blank=True,
         related_name="clicktoagent_call_attempts",
     )
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Hash of the request an idempotency key was first used with.
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     tries = models.PositiveSmallIntegerField(default=0)
@@ -147,8 +147,14 @@ class CallAttempt(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    status__in=["pending", "dispatching", "placed", "failed", "unknown",
-                                "cancelled"]
+                    status__in=[
+                        "pending",
+                        "dispatching",
+                        "placed",
+                        "failed",
+                        "unknown",
+                        "cancelled",
+                    ]
                 ),
                 name="clicktoagent_status_valid",
             ),

@@ -43,12 +43,9 @@ def normalize_phone(value: str) -> str:
             )
     else:
         allowed_codes = {phonenumbers.country_code_for_region(r) for r in regions}
-        if parsed.country_code not in allowed_codes or not phonenumbers.is_possible_number(
-            parsed
-        ):
+        if parsed.country_code not in allowed_codes or not phonenumbers.is_possible_number(parsed):
             raise ValidationError(
-                f"{raw!r} does not have the length of a phone number "
-                "in the allowed regions.",
+                f"{raw!r} does not have the length of a phone number in the allowed regions.",
                 code="invalid_phone",
             )
     national = str(parsed.national_number)

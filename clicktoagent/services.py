@@ -200,6 +200,11 @@ def call_attempt_get_or_create(
     try:
         with transaction.atomic():
             attempt.save()
+            logger.info(
+                "call attempt %s created",
+                attempt.pk,
+                extra={"attempt_id": attempt.pk, "status": attempt.status, "source": source},
+            )
             if dispatch:
                 pk = attempt.pk
                 transaction.on_commit(lambda: call_attempt_enqueue(attempt_id=pk))
@@ -211,10 +216,6 @@ def call_attempt_get_or_create(
         if existing is None:
             raise
         return existing, False
-    logger.info(
-        "call attempt created",
-        extra={"attempt_id": attempt.pk, "status": attempt.status, "source": source},
-    )
     return attempt, True
 
 
@@ -312,7 +313,8 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
         except Exception as err:
             # A bug of ours after the claim: we cannot tell whether the call went out.
             logger.exception(
-                "unexpected error dispatching call attempt %s", attempt_id,
+                "unexpected error dispatching call attempt %s",
+                attempt_id,
                 extra={"attempt_id": attempt_id},
             )
             return _finish(
@@ -330,7 +332,7 @@ def _backoff(tries: int, retry_after: float | None) -> float:
     base = float(app_settings.RETRY_BACKOFF) * (2 ** (tries - 1))
     capped = min(base, float(app_settings.RETRY_BACKOFF_MAX))
     # Jitter spreads retries of many workers over time.
-    return capped * random.uniform(0.5, 1.0)  # noqa: S311
+    return float(capped * random.uniform(0.5, 1.0))  # noqa: S311
 
 
 def _release_for_retry(attempt: CallAttempt, *, delay: float, reason: str) -> bool:

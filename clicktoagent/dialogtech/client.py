@@ -178,8 +178,7 @@ class DialogTechClient:
                 f"sent ({type(cause).__name__}); the call may have been placed."
             )
         return MaybeSentError(
-            f"Talking to DialogTech at {self.host} failed ({kind}); "
-            "the call may have been placed."
+            f"Talking to DialogTech at {self.host} failed ({kind}); the call may have been placed."
         )
 
 

@@ -5,6 +5,13 @@ from .models import Contact
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin[Contact]):
-    list_display = ["name", "company", "phone", "last_call_status", "last_call_sid", "last_called_at"]
+    list_display = [
+        "name",
+        "company",
+        "phone",
+        "last_call_status",
+        "last_call_sid",
+        "last_called_at",
+    ]
     search_fields = ["name", "company", "phone", "email"]
     readonly_fields = ["last_call_sid", "last_call_status", "last_call_result", "last_called_at"]

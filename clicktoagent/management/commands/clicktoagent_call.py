@@ -63,7 +63,9 @@ class Command(BaseCommand):
             raise SystemExit(EXIT_INVALID) from None
         # With the immediate backend the call was placed on commit; with a queueing
         # backend it was queued, and dispatching here places it now (at most once).
-        attempt = call_attempt_dispatch(attempt_id=attempt.pk)
+        attempt.refresh_from_db()
+        if attempt.status == CallAttempt.Status.PENDING:
+            attempt = call_attempt_dispatch(attempt_id=attempt.pk)
         self.stdout.write(f"attempt {attempt.pk}: {attempt.status}")
         if attempt.status == CallAttempt.Status.PLACED:
             self.stdout.write(f"sid {attempt.sid}")
