@@ -1,0 +1,1 @@
+"""Admin for received webhook deliveries."""

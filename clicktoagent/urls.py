@@ -1,0 +1,10 @@
+"""The app's URLs; a host project mounts them, e.g. at ``clicktoagent/``."""
+
+from django.urls import include, path
+
+app_name = "clicktoagent"
+
+urlpatterns = [
+    path("api/", include("clicktoagent.api.urls")),
+    path("webhooks/", include("clicktoagent.webhooks.urls")),
+]

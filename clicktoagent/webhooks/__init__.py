@@ -1,0 +1,1 @@
+"""CRM webhooks in: one module per provider on a shared base view."""
