@@ -403,7 +403,7 @@ class SandboxServer:
 
     def _run(self) -> None:
         try:
-            self._httpd.serve_forever(poll_interval=0.1)
+            self._httpd.serve_forever(poll_interval=0.02)
         finally:
             with self._lock:
                 self._serving = False

@@ -1,0 +1,210 @@
+"""The client against the emulator over loopback, one test per kind of trouble."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from clicktoagent.dialogtech.client import USER_AGENT, ClickToAgentRequest, DialogTechClient
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.exceptions import (
+    ConfigurationError,
+    MaybeSentError,
+    NotSentError,
+    RejectedError,
+    ResponseError,
+)
+from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
+
+REQUEST = ClickToAgentRequest(
+    queue_id="12345", agent_id="98765", phone_to_call="3125550123", record=0, warning=1
+)
+
+
+def make_client(url: str, *, read_timeout: float = 2.0, **kwargs) -> DialogTechClient:
+    options = {
+        "base_url": url,
+        "access_key": ACCESS_KEY,
+        "secret_access_key": SECRET_ACCESS_KEY,
+        "connect_timeout": 1.0,
+        "read_timeout": read_timeout,
+        "max_response_bytes": 65536,
+        **kwargs,
+    }
+    return DialogTechClient(**options)
+
+
+@pytest.fixture
+def server(_sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    _sandbox_server.reset()
+    yield _sandbox_server
+    _sandbox_server.reset()
+
+
+@pytest.fixture
+def client(server: SandboxServer) -> Iterator[DialogTechClient]:
+    client = make_client(server.url)
+    yield client
+    client.close()
+
+
+def test_success_sends_every_parameter(server: SandboxServer, client: DialogTechClient) -> None:
+    request = ClickToAgentRequest(
+        queue_id="12345",
+        agent_id="98765",
+        phone_to_call="3125550123",
+        first_callerid="3125550100",
+        second_callerid="3125550199",
+        record=1,
+        warning=3,
+    )
+    response = client.click_to_agent(request)
+    assert response.ok
+    assert len(response.sid) == 16
+    (seen,) = server.requests()
+    assert seen["method"] == "GET"
+    assert seen["params"] == {
+        "action": "clickto.agent",
+        "access_key": "***",
+        "secret_access_key": "***",
+        "queue_id": "12345",
+        "agent_id": "98765",
+        "phone_to_call": "3125550123",
+        "first_callerid": "3125550100",
+        "second_callerid": "3125550199",
+        "record": "1",
+        "warning": "3",
+    }
+    assert seen["sid"] == response.sid
+
+
+def test_record_and_warning_are_always_sent(
+    server: SandboxServer, client: DialogTechClient
+) -> None:
+    client.click_to_agent(REQUEST)
+    (seen,) = server.requests()
+    assert seen["params"]["record"] == "0"
+    assert seen["params"]["warning"] == "1"
+    assert "first_callerid" not in seen["params"]
+
+
+def test_user_agent_names_the_package(client: DialogTechClient) -> None:
+    assert client.session.headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("django-clicktoagent/")
+
+
+def test_session_is_reused_between_calls(server: SandboxServer, client: DialogTechClient) -> None:
+    session = client.session
+    client.click_to_agent(REQUEST)
+    client.click_to_agent(REQUEST)
+    assert client.session is session
+    assert len(server.requests()) == 2
+
+
+def test_refusal_is_a_parsed_failure(server: SandboxServer, client: DialogTechClient) -> None:
+    server.set_agent_mode("98765", "Closed")
+    response = client.click_to_agent(REQUEST)
+    assert not response.ok
+    assert response.result == "failed"
+    assert "Closed" in response.result_description
+
+
+def test_wrong_credentials_are_a_failure_without_the_secret(server: SandboxServer) -> None:
+    client = make_client(server.url, secret_access_key="wrong-secret-value")
+    response = client.click_to_agent(REQUEST)
+    assert not response.ok
+    assert "wrong-secret-value" not in response.result_description
+
+
+@pytest.mark.parametrize("fault", ["http_500", "drop", "read_timeout"])
+def test_may_have_been_sent(server: SandboxServer, fault: str) -> None:
+    client = make_client(server.url, read_timeout=0.5)
+    server.add_fault(fault, seconds=2.0 if fault == "read_timeout" else None)
+    with pytest.raises(MaybeSentError) as info:
+        client.click_to_agent(REQUEST)
+    assert not isinstance(info.value, NotSentError)
+    assert "may have been placed" in str(info.value)
+    # The emulator processed the call before failing to answer: exactly the risk.
+    assert server.requests()[0]["sid"]
+
+
+@pytest.mark.parametrize("fault", ["malformed", "empty"])
+def test_unreadable_answer_is_a_response_error(
+    server: SandboxServer, client: DialogTechClient, fault: str
+) -> None:
+    server.add_fault(fault)
+    with pytest.raises(ResponseError):
+        client.click_to_agent(REQUEST)
+
+
+def test_oversized_answer_is_refused(server: SandboxServer) -> None:
+    client = make_client(server.url, max_response_bytes=40)
+    with pytest.raises(MaybeSentError, match="larger than 40 bytes"):
+        client.click_to_agent(REQUEST)
+
+
+@pytest.mark.parametrize(("fault", "status"), [("http_503", 503), ("http_429", 429)])
+def test_refusal_to_process_is_not_sent_with_retry_after(
+    server: SandboxServer, client: DialogTechClient, fault: str, status: int
+) -> None:
+    server.add_fault(fault, seconds=7)
+    with pytest.raises(NotSentError) as info:
+        client.click_to_agent(REQUEST)
+    assert f"HTTP {status}" in str(info.value)
+    assert info.value.retry_after == 7.0
+    assert server.requests()[0]["sid"] is None
+
+
+def test_http_4xx_is_rejected(server: SandboxServer) -> None:
+    client = make_client(server.base + "/no-such-endpoint.php")
+    with pytest.raises(RejectedError, match="HTTP 404"):
+        client.click_to_agent(REQUEST)
+
+
+def test_connection_refused_is_not_sent() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/ibp_api.php")
+    with pytest.raises(NotSentError, match="Could not connect"):
+        client.click_to_agent(REQUEST)
+
+
+def test_name_resolution_failure_is_not_sent() -> None:
+    client = make_client("http://dialogtech-does-not-exist.invalid/ibp_api.php")
+    with pytest.raises(NotSentError, match="Could not resolve"):
+        client.click_to_agent(REQUEST)
+
+
+def test_connect_timeout_is_not_sent() -> None:
+    # A listening socket whose backlog is full drops new SYNs: the connect times out.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        client = make_client(f"http://127.0.0.1:{port}/ibp_api.php", connect_timeout=0.3)
+        with pytest.raises(NotSentError, match="Timed out connecting"):
+            client.click_to_agent(REQUEST)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_missing_credentials_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="credentials are missing"):
+        make_client("http://127.0.0.1:1/ibp_api.php", secret_access_key="")
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(ConfigurationError, match="http"):
+        make_client("ftp://example.com/ibp_api.php")
