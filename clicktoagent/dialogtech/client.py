@@ -227,5 +227,5 @@ def get_client() -> DialogTechClient:
         read_timeout=key[4],
         max_response_bytes=key[5],
     )
-    _local.client = client
+    _local.client = (key, client)
     return client

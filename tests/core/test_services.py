@@ -1,0 +1,251 @@
+"""Every state change of a call attempt, through the services and the real emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.exceptions import IdempotencyConflictError, InvalidTransitionError
+from clicktoagent.models import CallAttempt
+from clicktoagent.services import (
+    call_attempt_cancel,
+    call_attempt_create,
+    call_attempt_dispatch,
+    call_attempt_get_or_create,
+    call_attempt_retry,
+)
+from clicktoagent.signals import call_attempt_finished
+from config.demo.models import Contact
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Status = CallAttempt.Status
+CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "(312) 555-0123"}
+
+
+def create(**overrides: Any) -> CallAttempt:
+    attempt = call_attempt_create(**{**CALL, "source": "command", **overrides})
+    attempt.refresh_from_db()
+    return attempt
+
+
+def test_placed_call_stores_sid_and_what_was_sent(sandbox: SandboxServer, demo_data) -> None:
+    attempt = create(first_callerid="312-555-0100", record=1, warning=2)
+    assert attempt.status == Status.PLACED
+    (seen,) = sandbox.requests()
+    assert attempt.sid == seen["sid"]
+    assert attempt.result == "success"
+    assert attempt.result_description == "Request Processed"
+    assert attempt.phone_to_call == "3125550123"
+    assert attempt.first_callerid == "3125550100"
+    assert (attempt.record, attempt.warning) == (1, 2)
+    assert seen["params"]["record"] == "1" and seen["params"]["warning"] == "2"
+    assert attempt.tries == 1
+    assert attempt.dispatched_at is not None and attempt.finished_at is not None
+    assert sandbox.agent_mode("98765") == "Outbound"
+
+
+def test_defaults_for_record_and_warning_come_from_settings(
+    sandbox: SandboxServer, demo_data, settings
+) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "DEFAULT_RECORD": 1, "DEFAULT_WARNING": 0}
+    attempt = create()
+    assert (attempt.record, attempt.warning) == (1, 0)
+    assert sandbox.requests()[0]["params"]["warning"] == "0"
+
+
+def test_refused_call_keeps_dialogtechs_words(sandbox: SandboxServer, demo_data) -> None:
+    attempt = create(queue_id="12346", agent_id="98767")
+    assert attempt.status == Status.FAILED
+    assert attempt.result == "failed"
+    assert "Closed" in attempt.result_description
+    assert attempt.sid == ""
+
+
+def test_unregistered_caller_id_is_refused_by_dialogtech(sandbox: SandboxServer, demo_data) -> None:
+    attempt = create(first_callerid="312-555-0177")
+    assert attempt.status == Status.FAILED
+    assert "first_callerid" in attempt.result_description
+
+
+@pytest.mark.parametrize("phone", ["3125550166", "3125550167", "3125550168", "3125550169"])
+def test_no_usable_answer_is_unknown_and_never_retried(
+    sandbox: SandboxServer, demo_data, settings, phone: str
+) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "READ_TIMEOUT": 0.3}
+    attempt = create(phone_to_call=phone)
+    assert attempt.status == Status.UNKNOWN
+    assert attempt.tries == 1
+    assert "may have been placed" in attempt.error or "could not be read" in attempt.error
+    assert len(sandbox.requests()) == 1
+
+
+def test_never_sent_is_retried_with_backoff(sandbox: SandboxServer, demo_data) -> None:
+    sandbox.add_fault("http_503", count=2, seconds=0)
+    attempt = create()
+    assert attempt.status == Status.PLACED
+    assert attempt.tries == 3
+    assert [r["status"] for r in sandbox.requests()] == [503, 503, 200]
+
+
+def test_never_sent_gives_up_after_max_tries(sandbox: SandboxServer, demo_data, settings) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "MAX_TRIES": 2}
+    sandbox.add_fault("http_429", count=5, seconds=0)
+    attempt = create()
+    assert attempt.status == Status.FAILED
+    assert attempt.tries == 2
+    assert "Gave up after 2 tries" in attempt.error
+    assert len(sandbox.requests()) == 2
+
+
+def test_unreachable_dialogtech_fails_after_retries(demo_data, settings) -> None:
+    settings.CLICKTOAGENT = {
+        "BASE_URL": "http://127.0.0.1:9/ibp_api.php",
+        "ACCESS_KEY": "k",
+        "SECRET_ACCESS_KEY": "s",
+        "RETRY_BACKOFF": 0.01,
+    }
+    attempt = create()
+    assert attempt.status == Status.FAILED
+    assert attempt.tries == 3
+    assert "Could not connect" in attempt.error
+
+
+def test_missing_credentials_fail_the_attempt_with_a_reason(demo_data, settings) -> None:
+    settings.CLICKTOAGENT = {"BASE_URL": "http://127.0.0.1:9/ibp_api.php"}
+    attempt = create()
+    assert attempt.status == Status.FAILED
+    assert "credentials are missing" in attempt.error
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fragment"),
+    [
+        ({"queue_id": "99999"}, "queue_id", "Unknown queue_id '99999'"),
+        ({"agent_id": "11111"}, "agent_id", "Unknown agent_id '11111'"),
+        ({"agent_id": "98767"}, "agent_id", "not a member of queue '12345'"),
+        ({"phone_to_call": "5551112222"}, "phone_to_call", "'5551112222'"),
+        ({"first_callerid": "12"}, "first_callerid", "'12'"),
+        ({"warning": 4}, "warning", "got 4"),
+        ({"record": 2}, "record", "got 2"),
+        ({"queue_id": ""}, "queue_id", "required"),
+    ],
+)
+def test_invalid_input_is_refused_and_nothing_is_stored_or_sent(
+    sandbox: SandboxServer, demo_data, overrides: dict[str, Any], field: str, fragment: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        create(**overrides)
+    assert fragment in " ".join(info.value.message_dict[field])
+    assert CallAttempt.objects.count() == 0
+    assert sandbox.requests() == []
+
+
+def test_inactive_queue_and_agent_are_refused(sandbox: SandboxServer, demo_data) -> None:
+    demo_data["sales"].is_active = False
+    demo_data["sales"].save()
+    demo_data["dana"].is_active = False
+    demo_data["dana"].save()
+    with pytest.raises(ValidationError) as info:
+        create()
+    assert "inactive" in info.value.message_dict["queue_id"][0]
+    assert "inactive" in info.value.message_dict["agent_id"][0]
+    assert CallAttempt.objects.count() == 0
+
+
+def test_idempotency_key_returns_the_first_attempt(sandbox: SandboxServer, demo_data) -> None:
+    first, created = call_attempt_get_or_create(**CALL, source="api", idempotency_key="k-1")
+    again, created_again = call_attempt_get_or_create(
+        **{**CALL, "phone_to_call": "312.555.0123"}, source="api", idempotency_key="k-1"
+    )
+    assert created and not created_again
+    assert again.pk == first.pk
+    assert CallAttempt.objects.count() == 1
+    assert len(sandbox.requests()) == 1
+
+
+def test_idempotency_key_with_a_different_request_conflicts(
+    sandbox: SandboxServer, demo_data
+) -> None:
+    call_attempt_create(**CALL, source="api", idempotency_key="k-2")
+    with pytest.raises(IdempotencyConflictError, match="different request"):
+        call_attempt_create(
+            **{**CALL, "phone_to_call": "3125550124"}, source="api", idempotency_key="k-2"
+        )
+    assert CallAttempt.objects.count() == 1
+
+
+def test_dispatch_runs_at_most_once(sandbox: SandboxServer, demo_data) -> None:
+    attempt = create()
+    again = call_attempt_dispatch(attempt_id=attempt.pk)
+    assert again.status == Status.PLACED
+    assert again.tries == 1
+    assert len(sandbox.requests()) == 1
+
+
+def test_cancel_a_pending_attempt(sandbox: SandboxServer, demo_data) -> None:
+    attempt = call_attempt_create(**CALL, source="api", dispatch=False)
+    cancelled = call_attempt_cancel(attempt=attempt)
+    assert cancelled.status == Status.CANCELLED
+    assert cancelled.finished_at is not None
+    assert call_attempt_dispatch(attempt_id=attempt.pk).status == Status.CANCELLED
+    assert sandbox.requests() == []
+
+
+def test_cancel_refused_once_placed(sandbox: SandboxServer, demo_data) -> None:
+    attempt = create()
+    with pytest.raises(InvalidTransitionError, match="is placed"):
+        call_attempt_cancel(attempt=attempt)
+
+
+def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) -> None:
+    sandbox.add_fault("drop")
+    unknown = create()
+    assert unknown.status == Status.UNKNOWN
+    retry = call_attempt_retry(attempt=unknown, source="admin")
+    retry.refresh_from_db()
+    assert retry.retry_of_id == unknown.pk
+    assert retry.status == Status.PLACED
+    assert retry.phone_to_call == unknown.phone_to_call
+    # A second retry of the same attempt (a double click) dials nobody again.
+    assert call_attempt_retry(attempt=unknown, source="admin").pk == retry.pk
+    assert len(sandbox.requests()) == 2
+
+
+def test_retry_refused_for_a_placed_attempt(sandbox: SandboxServer, demo_data) -> None:
+    with pytest.raises(InvalidTransitionError, match="only failed or unknown"):
+        call_attempt_retry(attempt=create(), source="admin")
+
+
+def test_finished_signal_and_contact_fields(sandbox: SandboxServer, demo_data) -> None:
+    contact = Contact.objects.create(name="Ada", phone="(312) 555-0123")
+    received: list[CallAttempt] = []
+
+    def receiver(sender: Any, attempt: CallAttempt, **kwargs: Any) -> None:
+        received.append(attempt)
+
+    call_attempt_finished.connect(receiver)
+    try:
+        attempt = create(contact=contact)
+    finally:
+        call_attempt_finished.disconnect(receiver)
+    assert [a.pk for a in received] == [attempt.pk]
+    assert received[0].status == Status.PLACED
+    contact.refresh_from_db()
+    assert contact.last_call_sid == attempt.sid
+    assert contact.last_call_status == "placed"
+    assert contact.last_call_result == "Request Processed"
+    assert contact.last_called_at == attempt.finished_at
+    assert attempt.contact == contact
+
+
+def test_contact_fields_for_a_failed_call(sandbox: SandboxServer, demo_data) -> None:
+    contact = Contact.objects.create(name="Casey's lead", phone="3125550124")
+    create(queue_id="12346", agent_id="98767", contact=contact, contact_ref="crm:1")
+    contact.refresh_from_db()
+    assert contact.last_call_status == "failed"
+    assert "Closed" in contact.last_call_result
+    assert contact.last_call_sid == ""
