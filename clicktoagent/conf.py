@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     # Task backend alias and queue used for dispatch.
     "TASK_BACKEND": "default",
     "TASK_QUEUE_NAME": "default",
+    # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
+    # None turns this throttle off. Counted in Django's default cache.
+    "API_CREATE_THROTTLE_RATE": "60/minute",
 }
 
 # Keys that hold secrets: never shown, logged or stored.

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Model, QuerySet
 
-from .models import Agent, CallAttempt
+from .models import Agent, CallAttempt, Queue
 
 
 def call_attempt_list(
@@ -55,3 +55,13 @@ def agent_for_user(*, user: object) -> Agent | None:
     if pk is None:
         return None
     return Agent.objects.filter(user_id=pk, is_active=True).first()
+
+
+def agent_list() -> QuerySet[Agent]:
+    """Agents with their queues loaded in one more query."""
+    return Agent.objects.prefetch_related("queues").order_by("agent_id")
+
+
+def queue_list() -> QuerySet[Queue]:
+    """Queues, by queue_id."""
+    return Queue.objects.order_by("queue_id")
