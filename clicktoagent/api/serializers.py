@@ -15,24 +15,6 @@ ID_MAX_LENGTH = 64
 PHONE_MAX_LENGTH = 64
 
 
-def _no_surrogates(value: str) -> None:
-    # Lone surrogates (valid in JSON escapes) cannot be stored as UTF-8.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise serializers.ValidationError("Contains characters that are not valid Unicode.") from (
-            None
-        )
-
-
-class Text(serializers.CharField):
-    """A CharField that also refuses text which cannot be stored (lone surrogates)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validators.append(_no_surrogates)
-
-
 def _choice_message(name: str, choices: Any) -> str:
     allowed = ", ".join(f"{value} ({label})" for value, label in choices)
     return f'{name} must be one of {allowed}; got "{{input}}".'
@@ -41,18 +23,20 @@ def _choice_message(name: str, choices: Any) -> str:
 class CallAttemptCreateSerializer(serializers.Serializer[Any]):
     """What a client sends to place a call. Numbers are checked and normalised by the service."""
 
-    queue_id = Text(max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID.")
-    agent_id = Text(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
-    phone_to_call = Text(
+    queue_id = serializers.CharField(
+        max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID."
+    )
+    agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
+    phone_to_call = serializers.CharField(
         max_length=PHONE_MAX_LENGTH, help_text="The contact's number, as people type it."
     )
-    first_callerid = Text(
+    first_callerid = serializers.CharField(
         max_length=PHONE_MAX_LENGTH,
         required=False,
         allow_blank=True,
         help_text="Caller ID shown to the agent (a registered or tracking number).",
     )
-    second_callerid = Text(
+    second_callerid = serializers.CharField(
         max_length=PHONE_MAX_LENGTH,
         required=False,
         allow_blank=True,
@@ -70,7 +54,7 @@ class CallAttemptCreateSerializer(serializers.Serializer[Any]):
         error_messages={"invalid_choice": _choice_message("warning", CallAttempt.Warning.choices)},
         help_text="Recording warning. Default: CLICKTOAGENT['DEFAULT_WARNING'].",
     )
-    contact_ref = Text(
+    contact_ref = serializers.CharField(
         max_length=255,
         required=False,
         allow_blank=True,
@@ -121,14 +105,14 @@ class CallAttemptFilterSerializer(serializers.Serializer[Any]):
     """Query parameters of the attempt list; all optional and combined with AND."""
 
     status = serializers.ChoiceField(choices=CallAttempt.Status.choices, required=False)
-    agent_id = Text(max_length=ID_MAX_LENGTH, required=False)
-    queue_id = Text(max_length=ID_MAX_LENGTH, required=False)
-    phone_to_call = Text(
+    agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, required=False)
+    queue_id = serializers.CharField(max_length=ID_MAX_LENGTH, required=False)
+    phone_to_call = serializers.CharField(
         max_length=PHONE_MAX_LENGTH,
         required=False,
         help_text="Matched after normalising, so (312) 555-0123 finds 3125550123.",
     )
-    contact_ref = Text(max_length=255, required=False)
+    contact_ref = serializers.CharField(max_length=255, required=False)
     source = serializers.ChoiceField(  # type: ignore[assignment]  # a field named "source"
         choices=CallAttempt.Source.choices, required=False
     )
@@ -166,14 +150,14 @@ class AgentSerializer(serializers.ModelSerializer[Agent]):
 class AgentInputSerializer(serializers.Serializer[Any]):
     """What a client sends to create or change an agent."""
 
-    agent_id = Text(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
-    name = Text(max_length=200, required=False, allow_blank=True)
-    phone = Text(
+    agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = serializers.CharField(
         max_length=32, required=False, allow_blank=True, help_text="The agent's own number."
     )
     is_active = serializers.BooleanField(required=False)
     queue_ids = serializers.ListField(
-        child=Text(max_length=ID_MAX_LENGTH),
+        child=serializers.CharField(max_length=ID_MAX_LENGTH),
         required=False,
         max_length=1000,
         help_text="The queue_id of every queue the agent belongs to (replaces the list).",
@@ -192,8 +176,10 @@ class QueueSerializer(serializers.ModelSerializer[Queue]):
 class QueueInputSerializer(serializers.Serializer[Any]):
     """What a client sends to create or change a queue."""
 
-    queue_id = Text(max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID.")
-    name = Text(max_length=200, required=False, allow_blank=True)
+    queue_id = serializers.CharField(
+        max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID."
+    )
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
 
 
