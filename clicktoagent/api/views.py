@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -162,7 +162,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
 
     serializer_class = CallAttemptSerializer
     pagination_class = CallAttemptPagination
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = r"[^/]+"  # Not digits only: a bad id is a JSON 404 from DRF.
 
     def get_queryset(self) -> QuerySet[CallAttempt]:
         return selectors.call_attempt_list()
@@ -309,8 +309,14 @@ class ManagedViewSet(
     """List, retrieve, create and update (no delete: deactivate with is_active)."""
 
     permission_classes = [permissions.IsAuthenticated, ModelPermissions]
-    lookup_value_regex = r"[^/\x00]+"
+    lookup_value_regex = r"[^/]+"
     input_serializer_class: type[Any]
+
+    def get_object(self) -> Any:
+        # PostgreSQL cannot even compare text holding NUL: no such object, not a 500.
+        if "\x00" in str(self.kwargs.get(self.lookup_field, "")):
+            raise NotFound()
+        return super().get_object()
 
     def _input(self, request: Request, *, partial: bool) -> dict[str, Any]:
         data = self.input_serializer_class(data=request.data, partial=partial)

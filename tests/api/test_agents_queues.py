@@ -154,3 +154,6 @@ def test_queues_crud(admin_api: APIClient, demo_data) -> None:
         "queue_id": ["This field is required."]
     }
     assert admin_api.get(f"{QUEUES}nope/").status_code == 404
+    nul = admin_api.get(f"{QUEUES}12%00345/")
+    assert nul.status_code == 404
+    assert "detail" in nul.json()

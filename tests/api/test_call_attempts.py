@@ -264,7 +264,10 @@ def test_retrieve(api: APIClient, demo_data) -> None:
     assert response.json()["id"] == attempt.pk
     assert response.json()["result_description"] == "No."
     assert api.get(f"{URL}{attempt.pk + 1000}/").status_code == 404
-    assert api.get(f"{URL}abc/").status_code == 404
+    not_a_number = api.get(f"{URL}abc/")
+    assert not_a_number.status_code == 404
+    assert "detail" in not_a_number.json()
+    assert api.get(f"{URL}{2**70}/").status_code == 404
 
 
 def test_list_filters(api: APIClient, demo_data) -> None:
