@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
@@ -56,7 +57,13 @@ class Pagination(CursorPagination):
     def decode_cursor(self, request: Request) -> Any:
         try:
             return super().decode_cursor(request)
-        except Exception as err:  # DRF answers 404 for a bad cursor; it is bad input.
+        except NotFound as err:  # DRF answers 404 for a bad cursor; it is bad input.
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from err
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError as err:  # A well-formed cursor holding a bad position.
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from err
 
 

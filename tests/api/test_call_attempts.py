@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from base64 import b64encode
 from datetime import timedelta
 from typing import Any
 
@@ -306,6 +307,7 @@ def test_list_filters(api: APIClient, demo_data) -> None:
         ({"created_after": "yesterday"}, "created_after"),
         ({"phone_to_call": "12"}, "phone_to_call"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": b64encode(b"p=not-a-date").decode()}, "cursor"),
     ],
 )
 def test_bad_filters_are_400(api: APIClient, demo_data, params, field) -> None:
