@@ -82,7 +82,7 @@ def test_invalid_input_exits_2(
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     flat = [item for pair in base.items() for item in pair]
-    code, out, err = run(capsys, *flat)
+    code, _, err = run(capsys, *flat)
     assert code == 2
     assert fragment in err
     assert CallAttempt.objects.count() == 0

@@ -7,7 +7,7 @@ from clicktoagent.conf import DEFAULTS, app_settings
 
 def test_defaults_apply_without_a_setting(settings) -> None:
     del settings.CLICKTOAGENT
-    assert app_settings.MAX_TRIES == DEFAULTS["MAX_TRIES"]
+    assert DEFAULTS["MAX_TRIES"] == app_settings.MAX_TRIES
     assert app_settings.BASE_URL == "https://secure.dialogtech.com/ibp_api.php"
 
 
