@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean
+.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean bench
 
 venv: $(STAMP)
 
@@ -42,3 +42,7 @@ sandbox: venv
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## Benchmarks (not tests): results go to bench/README.md.
+bench: venv
+	bash bench/run.sh
