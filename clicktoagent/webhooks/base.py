@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import SuspiciousOperation
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -168,6 +168,8 @@ _refused = {
 
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
+# Store-first needs real commits, also in projects with ATOMIC_REQUESTS on.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class WebhookView(View):
     """POST-only endpoint: authenticate, store, process, answer.
 

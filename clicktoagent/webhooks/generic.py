@@ -83,6 +83,8 @@ class GenericParser(WebhookParser):
         if not phone:
             raise UnusableDeliveryError("phone_to_call: a phone number is required.")
         callback_url = as_text(data.get("callback_url"))
+        if len(callback_url) > 2000:
+            raise UnusableDeliveryError("callback_url: at most 2000 characters.")
         if callback_url:
             try:
                 URLValidator(schemes=["http", "https"])(callback_url)

@@ -24,7 +24,12 @@ HUBSPOT_SECRET = "hubspot-client-secret-5d1c0b7e"
 SALESFORCE_ORG = "00D5g000004ABCDEAA"
 PIPEDRIVE_USER = "pipedrive-hooks"
 PIPEDRIVE_PASSWORD = "pipedrive-password-8f2a"
-SECRETS = (WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"), HUBSPOT_SECRET, PIPEDRIVE_PASSWORD)
+SECRETS = (
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET.removeprefix("whsec_"),
+    HUBSPOT_SECRET,
+    PIPEDRIVE_PASSWORD,
+)
 
 BASE = "/clicktoagent/webhooks"
 

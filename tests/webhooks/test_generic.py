@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -35,7 +36,7 @@ REF_PAYLOAD = '{"test": 2432232314}'
 REF_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
-def deliver(client: Client, data: object, *, msg_id: str = "msg_1", **kwargs: object):
+def deliver(client: Client, data: object, *, msg_id: str = "msg_1", **kwargs: Any):
     body = json_body(data)
     return post_json(client, URL, body, **generic_headers(body, msg_id=msg_id, **kwargs))
 
@@ -145,9 +146,7 @@ def test_key_rotation_any_listed_signature_counts(webhook_settings, demo_data) -
     body = json_body(CALL)
     headers = generic_headers(body, msg_id="msg_rotated")
     old_key = generic_headers(body, msg_id="msg_rotated", secret="whsec_b2xkLXNlY3JldC1vbGQta2V5")
-    headers["webhook-signature"] = (
-        f"{old_key['webhook-signature']} {headers['webhook-signature']}"
-    )
+    headers["webhook-signature"] = f"{old_key['webhook-signature']} {headers['webhook-signature']}"
     assert post_json(Client(), URL, body, **headers).status_code == 200
 
 

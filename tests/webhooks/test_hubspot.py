@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -26,7 +27,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = f"{BASE}/hubspot/?queue_id=12345&agent_id=98765"
 URI = f"http://testserver{PATH}"
-FLAT = {"hs_object_id": "501", "phone": "+1 312-555-0123", "hubspot_owner_id": "", "firstname": "Ann"}
+FLAT = {
+    "hs_object_id": "501",
+    "phone": "+1 312-555-0123",
+    "hubspot_owner_id": "",
+    "firstname": "Ann",
+}
 CLASSIC = {
     "vid": 502,
     "canonical-vid": 502,
@@ -41,7 +47,7 @@ CLASSIC = {
 }
 
 
-def deliver(client: Client, data: object, *, path: str = PATH, **kwargs: object):
+def deliver(client: Client, data: object, *, path: str = PATH, **kwargs: Any):
     body = json_body(data)
     uri = f"http://testserver{path}"
     return post_json(client, path, body, **hubspot_headers(body, uri=uri, **kwargs))
@@ -62,7 +68,9 @@ def test_v1_and_v2_match_hubspots_documented_examples() -> None:
         == "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
     )
     assert (
-        signature_v2(secret=secret, method="GET", uri="https://www.example.com/webhook_uri", body=b"")
+        signature_v2(
+            secret=secret, method="GET", uri="https://www.example.com/webhook_uri", body=b""
+        )
         == "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
     )
 
@@ -155,7 +163,9 @@ def test_legacy_signatures_only_when_allowed(webhook_settings, demo_data, settin
     body = json_body(FLAT)
     v1 = {"X-HubSpot-Signature": signature_v1(secret=HUBSPOT_SECRET, body=body)}
     v2 = {
-        "X-HubSpot-Signature": signature_v2(secret=HUBSPOT_SECRET, method="POST", uri=URI, body=body),
+        "X-HubSpot-Signature": signature_v2(
+            secret=HUBSPOT_SECRET, method="POST", uri=URI, body=body
+        ),
         "X-HubSpot-Signature-Version": "v2",
     }
     assert post_json(Client(), PATH, body, **v1).status_code == 401
@@ -212,7 +222,9 @@ def test_property_names_are_settings(webhook_settings, demo_data, settings) -> N
         "HUBSPOT_OWNER_PROPERTY": "sales_rep",
     }
     CrmUserMapping.objects.create(provider="hubspot", crm_user_id="88", agent=demo_data["sam"])
-    response = deliver(Client(), {"record_id": "9001", "mobilephone": "3125550125", "sales_rep": 88})
+    response = deliver(
+        Client(), {"record_id": "9001", "mobilephone": "3125550125", "sales_rep": 88}
+    )
     assert response.status_code == 200, response.content
     attempt = CallAttempt.objects.get()
     assert attempt.contact_ref == "hubspot:contact:9001"

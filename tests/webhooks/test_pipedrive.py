@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = f"{BASE}/pipedrive/?queue_id=12345&agent_id=98765"
 
-V2_CREATE = {
+V2_CREATE: dict[str, Any] = {
     "data": {
         "add_time": "2026-11-26T10:51:01Z",
         "emails": [{"label": "work", "primary": True, "value": "ann@example.com"}],
@@ -63,7 +63,7 @@ V2_CREATE = {
     },
 }
 
-V1_ADDED = {
+V1_ADDED: dict[str, Any] = {
     "v": 1,
     "matches_filters": {"current": [], "previous": []},
     "meta": {
@@ -144,7 +144,10 @@ def test_other_actions_and_entities_are_ignored(webhook_settings, demo_data, cha
 
 
 def test_dial_actions_setting(webhook_settings, settings, demo_data) -> None:
-    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "PIPEDRIVE_DIAL_ACTIONS": ["create", "change"]}
+    settings.CLICKTOAGENT = {
+        **settings.CLICKTOAGENT,
+        "PIPEDRIVE_DIAL_ACTIONS": ["create", "change"],
+    }
     data = copy.deepcopy(V1_ADDED)
     data["meta"]["action"] = "updated"
     assert deliver(data).json()["status"] == "processed"
@@ -184,7 +187,10 @@ def test_replayed_delivery_is_not_dialled_again(webhook_settings: SandboxServer,
         ({"event": "added.person"}, "no 'meta' object"),
         ({**V2_CREATE, "data": {**V2_CREATE["data"], "phones": []}}, "no phone number"),
         (
-            {**V2_CREATE, "data": {**V2_CREATE["data"], "phones": [{"value": "1", "primary": True}]}},
+            {
+                **V2_CREATE,
+                "data": {**V2_CREATE["data"], "phones": [{"value": "1", "primary": True}]},
+            },
             "phone_to_call",
         ),
     ],
