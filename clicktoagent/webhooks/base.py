@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, ClassVar
@@ -161,9 +162,8 @@ def as_text(value: object) -> str:
     return str(value).strip()
 
 
-_refused = {
-    name: itertools.count(1) for name in ("generic", "hubspot", "salesforce", "pipedrive", "other")
-}
+# Refused requests per provider, counted in the log line of each refusal.
+_refused: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -268,7 +268,7 @@ class WebhookView(View):
         return self.response(outcomes)
 
     def _log_refusal(self, request: HttpRequest, err: WebhookAuthenticationError) -> None:
-        counter = _refused.get(self.provider, _refused["other"])
+        counter = _refused[self.provider]
         level = logging.ERROR if isinstance(err, WebhookNotConfiguredError) else logging.WARNING
         logger.log(
             level,
