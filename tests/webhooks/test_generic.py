@@ -318,3 +318,39 @@ def test_concurrent_duplicates_make_one_event_one_attempt_one_call(
     assert WebhookEvent.objects.filter(status="duplicate").count() == 7
     assert CallAttempt.objects.count() == 1
     assert len(webhook_settings.requests()) == 1
+
+
+# -- with a queueing task backend ------------------------------------------------------
+
+
+def test_queueing_backend_dials_after_the_response_and_defers_callback_retries(
+    webhook_settings: SandboxServer, settings, demo_data, callback_server: CallbackServer
+) -> None:
+    from django_tasks import task_backends
+
+    from clicktoagent.services import call_attempt_dispatch
+    from clicktoagent.webhooks.services import webhook_callback_deliver
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    backend = task_backends["default"]
+    response = deliver(Client(), {**CALL, "callback_url": callback_server.url}, msg_id="msg_q")
+    assert response.status_code == 200
+    attempt = CallAttempt.objects.get()
+    # Answered before the call: the dispatch waits in the queue.
+    assert response.json()["attempts"] == [{"id": attempt.pk, "status": "pending"}]
+    assert webhook_settings.requests() == []
+    assert [r.task.name for r in backend.results] == ["dispatch_call_attempt"]
+
+    call_attempt_dispatch(attempt_id=attempt.pk)  # what a worker does
+    assert len(webhook_settings.requests()) == 1
+    queued = backend.results[-1]
+    assert queued.task.name == "deliver_webhook_callback"
+    assert WebhookEvent.objects.get().callback_status == WebhookEvent.CallbackStatus.PENDING
+
+    callback_server.statuses = [500]
+    assert webhook_callback_deliver(**queued.kwargs) == "pending"
+    retry = backend.results[-1]
+    assert retry.task.name == "deliver_webhook_callback"
+    assert retry.task.run_after is not None and retry.task.run_after > retry.enqueued_at
+    assert webhook_callback_deliver(**retry.kwargs) == "delivered"
+    assert [r["status"] for r in callback_server.received] == [500, 200]
