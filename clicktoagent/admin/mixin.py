@@ -19,6 +19,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .. import selectors, services
 from ..models import CallAttempt
@@ -75,14 +76,16 @@ class ClickToAgentAdminMixin(_Base):
     def call_with_dialogtech(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
         self._check_call_permission(request)
         ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
-        return self._call_form_page(request, ids=ids, form=None)
+        # A GET page, so that the back button brings back the same form (and its token).
+        return HttpResponseRedirect(self.clicktoagent_call_url(ids))
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         urls = [
             path(
                 "clicktoagent-call/",
-                self.admin_site.admin_view(self.clicktoagent_call_view),
+                # Cacheable: see clicktoagent_call_view for the headers it sets.
+                self.admin_site.admin_view(self.clicktoagent_call_view, cacheable=True),
                 name="{}_{}_clicktoagent_call".format(*info),
             )
         ]
@@ -115,12 +118,24 @@ class ClickToAgentAdminMixin(_Base):
     # -- the call page ------------------------------------------------------------
 
     def clicktoagent_call_view(self, request: HttpRequest) -> HttpResponse:
-        """GET: the options form for ``?ids=``; POST: place the calls, show the outcome."""
+        """GET: the options form for ``?ids=``; POST: place the calls, show the outcome.
+
+        The form page may be kept in the browser's history cache (``private, no-cache``
+        rather than ``no-store``): going back to it after submitting shows the same form
+        with the same one-time token, so submitting it again dials nobody twice.
+        """
         self._check_call_permission(request)
         data = request.POST if request.method == "POST" else request.GET
         ids = [pk for pk in data.get("ids", "").split(",") if pk.strip()]
         if request.method != "POST":
-            return self._call_form_page(request, ids=ids, form=None)
+            response = self._call_form_page(request, ids=ids, form=None)
+            patch_cache_control(response, private=True, no_cache=True)
+            return response
+        response = self._place_calls(request, ids)
+        add_never_cache_headers(response)
+        return response
+
+    def _place_calls(self, request: HttpRequest, ids: list[str]) -> HttpResponse:
         form = CallOptionsForm(request.POST, user_pk=request.user.pk)
         if not form.is_valid():
             return self._call_form_page(request, ids=ids, form=form)

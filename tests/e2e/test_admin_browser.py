@@ -58,6 +58,27 @@ def test_call_two_contacts_from_the_admin_action(
     assert sorted(sids) == sorted(a.sid for a in attempts) and len(sids) == 2
 
 
+def test_back_button_and_reload_dial_nobody_twice(
+    page: Any, staff, people, sandbox: SandboxServer
+) -> None:
+    login(page)
+    open_call_form(page, people["ada"], people["grace"])
+    page.click("input[name=_call]")
+    page.wait_for_selector("#clicktoagent-summary")
+    # Reload re-posts the same form.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.wait_for_selector("#clicktoagent-repeated")
+    # Back to the form (the same one, from the history cache) and submit it again.
+    page.go_back()
+    page.wait_for_selector("#clicktoagent-call-form")
+    page.click("input[name=_call]")
+    page.wait_for_selector("#clicktoagent-summary")
+    assert page.locator("#clicktoagent-repeated").is_visible()
+    assert CallAttempt.objects.count() == 2
+    assert len(sandbox.requests()) == 2
+
+
 def test_double_clicks_dial_once(page: Any, staff, people, sandbox: SandboxServer) -> None:
     login(page)
     open_call_form(page, people["ada"], people["grace"])
