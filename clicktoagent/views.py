@@ -17,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
-from .admin.outcomes import attempt_reason
 from .button import button_target
 from .exceptions import IdempotencyConflictError
 from .models import CallAttempt
+from .outcomes import attempt_reason
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 

@@ -23,8 +23,8 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .. import selectors, services
 from ..models import CallAttempt
+from ..outcomes import OutcomeSummary, attempt_reason
 from .forms import CallOptionsForm, call_form_token
-from .outcomes import OutcomeSummary, attempt_reason
 
 if TYPE_CHECKING:
     _Base = admin.ModelAdmin[Any]

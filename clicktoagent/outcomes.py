@@ -1,4 +1,4 @@
-"""Turning call attempts into what the admin shows: badges, reasons, outcome summaries."""
+"""Call attempts as people read them: status badges, reasons, outcome summaries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from ..models import CallAttempt
+from .models import CallAttempt
 
 Status = CallAttempt.Status
 
