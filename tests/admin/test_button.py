@@ -12,6 +12,7 @@ from django.test import Client, RequestFactory
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
+from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
 
 from .conftest import _user
 
@@ -159,3 +160,14 @@ def test_demo_contact_page_shows_the_button(caller_client: Client, viewer_client
     assert Client().get(f"/contacts/{contacts['ada'].pk}/").status_code == 302
     home = Client().get("/").content.decode()
     assert f'href="/contacts/{contacts["ada"].pk}/"' in home
+
+
+def test_unknown_outcome_says_the_contact_may_have_been_called_and_leaks_no_secret(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("http_500")
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(caller_client, token)
+    assert code == 200 and body["status"] == "unknown"
+    assert "may have been called" in body["reason"]
+    assert SECRET_ACCESS_KEY not in json.dumps(body) and ACCESS_KEY not in json.dumps(body)
