@@ -44,9 +44,11 @@ sandbox: venv
 	$(BIN)/python manage.py clicktoagent_sandbox --port 8099
 
 ## Debian's Chromium for the end-to-end admin tests (Playwright drives it; no browser download).
+## As root it uses apt-get directly; otherwise (e.g. a CI runner) through sudo.
 browser:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
-	else apt-get update -qq && apt-get install -y -qq chromium chromium-driver; fi
+	else SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
