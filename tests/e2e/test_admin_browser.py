@@ -45,6 +45,7 @@ def test_call_two_contacts_from_the_admin_action(
     # The user's own agent and its queue are preselected.
     assert page.input_value("select[name=agent]") == "98765"
     assert page.input_value("select[name=queue]") == "12345"
+    screenshot(page, "call-form")
     page.click("input[name=_call]")
     page.wait_for_selector("#clicktoagent-summary")
     screenshot(page, "action-summary")
@@ -117,6 +118,7 @@ def test_retry_unknown_attempt_through_its_confirmation_page(
     page.click("a.clicktoagent-retry-link")
     warning = page.locator("#clicktoagent-unknown-warning")
     assert "may already have been called" in warning.inner_text()
+    screenshot(page, "retry-confirmation")
     assert not CallAttempt.objects.filter(retry_of=attempt).exists()
     page.click("#clicktoagent-confirm-retry")
     page.wait_for_selector(".messagelist")
