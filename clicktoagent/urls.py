@@ -2,9 +2,12 @@
 
 from django.urls import include, path
 
+from . import views
+
 app_name = "clicktoagent"
 
 urlpatterns = [
     path("api/", include("clicktoagent.api.urls")),
     path("webhooks/", include("clicktoagent.webhooks.urls")),
+    path("call/", views.call_button, name="call"),
 ]
