@@ -7,4 +7,5 @@ app_name = "clicktoagent"
 urlpatterns = [
     path("api/", include("clicktoagent.api.urls")),
     path("webhooks/", include("clicktoagent.webhooks.urls")),
+    path("health/", include("clicktoagent.health")),
 ]
