@@ -162,9 +162,9 @@ class Workers:
                 proc.kill()
                 proc.wait(timeout=5)
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = None) -> str:
         return "\n".join(
-            f"--- {path.name}\n" + path.read_text(errors="replace")[-4000:]
+            f"--- {path.name}\n" + path.read_text(errors="replace")[-(tail or 0) :]
             for path in sorted(self.log_dir.glob("worker-*.log"))
         )
 
@@ -255,7 +255,7 @@ def scale(
         workers.stop()
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            print(workers.logs())
+            print(workers.logs(tail=4000))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
