@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -88,9 +89,11 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
         return sum(s in finished for s in statuses(ids).values()) >= 150
 
     wait_for(some_done, timeout=60)
+    outage_began = timezone.now()
     sandbox.stop()
     time.sleep(2)
     sandbox.start()
+    outage_ended = timezone.now()
 
     wait_for(all_finished(ids), timeout=150, interval=0.5)
     elapsed = time.monotonic() - started
@@ -109,12 +112,25 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
         "drop": Status.UNKNOWN,
         "http_503": Status.PLACED,
     }
+    cut: list[int] = []
     for pk, kind in kinds.items():
         attempt = attempts[pk]
         seen = by_phone.get(attempt.phone_to_call, [])
         processed = reached(seen)
+        # At most once, whatever happened.
+        assert len(processed) <= 1, (kind, attempt.pk, seen)
+        assert attempt.finished_at is not None
+        if (
+            attempt.status == Status.UNKNOWN
+            and expected[kind] != Status.UNKNOWN
+            and outage_began <= attempt.finished_at <= outage_ended + timedelta(seconds=2)
+        ):
+            # A request in flight when DialogTech went away: the connection broke after
+            # sending, so it may have been placed; unknown is the only honest outcome.
+            cut.append(pk)
+            continue
         assert attempt.status == expected[kind], (kind, attempt.status, attempt.error, seen)
-        # At most once: exactly one request reached DialogTech for every attempt.
+        # Exactly one request reached DialogTech for every attempt.
         assert len(processed) == 1, (kind, attempt.pk, seen)
         if kind in ("success", "http_503"):
             assert attempt.sid == processed[0]["sid"]
@@ -127,8 +143,10 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
         # connections or 503s, none of them reached DialogTech.
         assert attempt.tries >= len(seen)
     assert elapsed < 150
+    # At most the requests in flight (one per worker) were cut by the outage.
+    assert len(cut) <= 2, [(pk, attempts[pk].error) for pk in cut]
     # Every processed request belongs to one of our attempts (no stray duplicates).
-    assert sum(len(reached(v)) for v in by_phone.values()) == len(ids)
+    assert len(ids) - len(cut) <= sum(len(reached(v)) for v in by_phone.values()) <= len(ids)
 
     logs = scale["workers"].logs()
     assert SECRET_ACCESS_KEY not in logs
