@@ -74,7 +74,7 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
         if slot == 6:
             kinds[create(phone, queue_id="12346", agent_id="98767")] = "refused"
             continue
-        fault = {7: "http_500", 8: "http_503", 9: "read_timeout" if i % 20 == 9 else "drop"}[slot]
+        fault = {7: "http_500", 8: "http_503", 9: "read_timeout" if i % 50 == 9 else "drop"}[slot]
         seconds = {"http_503": 1, "read_timeout": READ_TIMEOUT + 2}.get(fault)
         sandbox.add_fault(fault, seconds=seconds, phone_to_call=phone)
         kinds[create(phone)] = fault
