@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -284,3 +287,22 @@ def test_each_attempt_life_is_logged_as_json(
     assert all(line["attempt_id"] == attempt.pk for line in lines)
     assert lines[-1]["sid"] == attempt.sid and lines[-1]["tries"] == 1
     assert isinstance(lines[-1]["duration_ms"], int)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_every_loops_until_sigterm(sandbox: SandboxServer, demo_data: Any) -> None:
+    attempt = create(dispatch=False)
+    CallAttempt.objects.filter(pk=attempt.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = time.monotonic()
+    try:
+        call_command("clicktoagent_reconcile", every=0.1, verbosity=0)
+    finally:
+        timer.cancel()
+    assert 0.9 <= time.monotonic() - started < 10
+    attempt.refresh_from_db()
+    assert attempt.status == Status.PLACED
+    assert len(sandbox.requests()) == 1

@@ -55,7 +55,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative.")
         every: float | None = options["every"]
         if every is None:
-            self._run_once(options)
+            self._run_once(options, quiet_when_idle=False)
             return
         stop = threading.Event()
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         try:
             while not stop.is_set():
                 try:
-                    self._run_once(options)
+                    self._run_once(options, quiet_when_idle=True)
                 except Exception as err:
                     # A database or queue outage: report it and try again next round.
                     self.stderr.write(f"reconcile failed ({type(err).__name__}); retrying")
@@ -77,12 +77,14 @@ class Command(BaseCommand):
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def _run_once(self, options: dict[str, Any]) -> None:
+    def _run_once(self, options: dict[str, Any], *, quiet_when_idle: bool) -> None:
         report = call_attempt_reconcile(
             pending_after=options["pending_after"],
             dispatching_after=options["dispatching_after"],
         )
-        if options["verbosity"] >= 1:
+        idle = not report.requeued and not report.marked_unknown
+        verbosity: int = options["verbosity"]
+        if verbosity >= 2 or (verbosity >= 1 and not (idle and quiet_when_idle)):
             self.stdout.write(
                 f"queued again: {len(report.requeued)}; "
                 f"marked unknown: {len(report.marked_unknown)}"
