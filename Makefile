@@ -57,3 +57,9 @@ reconcile: venv
 ## Keep reconciling every RECONCILE_EVERY seconds (default 30) until SIGTERM.
 reconciler: venv
 	$(BIN)/python manage.py clicktoagent_reconcile --every $${RECONCILE_EVERY:-30}
+
+.PHONY: bench
+
+## Dispatch throughput through 1, 2 and 4 RQ workers (PostgreSQL + Redis); writes bench/README.md.
+bench: venv
+	$(BIN)/python bench/dispatch.py
