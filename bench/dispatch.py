@@ -140,7 +140,9 @@ def main() -> None:
         "by N `manage.py rqworker` processes (one forked job process per call) against the",
         "local DialogTech emulator, PostgreSQL as the database. Time runs from the first",
         "dispatch to the last outcome stored. Numbers depend on the machine; compare runs",
-        "on the same one.",
+        "on the same one. Each call runs in a freshly forked job process that opens its",
+        "own database connection; on a machine with few cores that CPU cost, not the",
+        "emulator, is the limit, so more workers than cores does not add throughput.",
         "",
         f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}.",
