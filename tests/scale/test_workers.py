@@ -384,3 +384,33 @@ def test_circuit_breaker_opens_while_dialogtech_is_unreachable_then_closes(
     assert "circuit breaker closed" in logs
     response = Client().get("/clicktoagent/health/")
     assert response.status_code == 200, response.json()
+
+
+def test_request_cap_is_shared_by_all_workers(scale: dict[str, Any]) -> None:
+    sandbox = scale["sandbox"]
+    cap = 3
+    scale["env"]["CLICKTOAGENT_RATE_LIMIT_PER_MINUTE"] = str(cap)
+    workers = scale["workers"]
+    if time.time() % 60 > 40:  # keep the whole run inside one calendar minute
+        time.sleep(61 - time.time() % 60)
+    workers.start(2)
+    minute = int(time.time() // 60)
+    ids = [create(number(300 + i)) for i in range(8)]
+
+    def all_placed_or_held() -> bool:
+        """every attempt to be placed or held for the next minute"""
+        rows = CallAttempt.objects.filter(pk__in=ids).values_list("status", "next_try_at")
+        return all(
+            status == Status.PLACED or (status == Status.PENDING and next_try is not None)
+            for status, next_try in rows
+        )
+
+    wait_for(all_placed_or_held, timeout=30)
+    time.sleep(READ_TIMEOUT)
+    assert int(time.time() // 60) == minute, "the run crossed a minute boundary"
+    placed = CallAttempt.objects.filter(pk__in=ids, status=Status.PLACED).count()
+    assert placed == cap
+    assert len(sandbox.requests()) == cap
+    held = CallAttempt.objects.filter(pk__in=ids, status=Status.PENDING)
+    assert held.count() == len(ids) - cap
+    assert all(a.tries == 0 and a.next_try_at.timestamp() >= (minute + 1) * 60 for a in held)
