@@ -171,5 +171,7 @@ LOGGING = {
     },
     "loggers": {
         "clicktoagent": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # RQ workers' own lines, in the same format.
+        "rq": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
