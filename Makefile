@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean
+.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean bench browser
 
 venv: $(STAMP)
 
@@ -30,6 +30,9 @@ typecheck: venv
 	$(BIN)/mypy clicktoagent config
 
 pytest: venv
+	@# Install Chromium for the browser tests only where that is possible (root or CI).
+	@if [ -x /usr/bin/chromium ] || { [ "$$(id -u)" != 0 ] && [ -z "$$CI" ]; }; then :; \
+	else $(MAKE) browser; fi
 	$(BIN)/python -m pytest -q
 
 ## The suite on SQLite (what `pytest` uses when DATABASE_URL is not set).
@@ -39,6 +42,13 @@ test-sqlite: venv
 ## Only the DialogTech emulator, on 127.0.0.1:8099.
 sandbox: venv
 	$(BIN)/python manage.py clicktoagent_sandbox --port 8099
+
+## Debian's Chromium for the end-to-end admin tests (Playwright drives it; no browser download).
+## As root it uses apt-get directly; otherwise (e.g. a CI runner) through sudo.
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	else SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
@@ -58,8 +68,6 @@ reconcile: venv
 reconciler: venv
 	$(BIN)/python manage.py clicktoagent_reconcile --every $${RECONCILE_EVERY:-30}
 
-.PHONY: bench
-
-## Dispatch throughput through 1, 2 and 4 RQ workers (PostgreSQL + Redis); writes bench/README.md.
+## Benchmarks (not tests): results go to bench/README.md.
 bench: venv
-	$(BIN)/python bench/dispatch.py
+	bash bench/run.sh

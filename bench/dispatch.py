@@ -1,13 +1,14 @@
 """Dispatch throughput: attempts per second through N RQ workers against the emulator.
 
-    make bench                      # or: .venv/bin/python bench/dispatch.py --workers 1 2 4
+    .venv/bin/python bench/dispatch.py --workers 1 2 4     # `make bench` runs it too
 
 Needs PostgreSQL and Redis. It uses (and creates when missing) the database
 ``clicktoagent_bench`` on ``BENCH_PG`` (default ``postgres://postgres@127.0.0.1:5432``)
 and Redis database 5 of ``BENCH_REDIS`` (default ``redis://127.0.0.1:6379``), starts
 the emulator in this process and the workers as ``manage.py rqworker`` processes,
-queues ``--attempts`` attempts and times until the last one is finished. Results are
-written to bench/README.md. Not a test: the numbers depend on the machine.
+queues ``--attempts`` attempts and times until the last one is finished. Writes a
+Markdown section to stdout (`make bench` stores it in bench/README.md) and one JSON
+line per run to stderr. Not a test: the numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +42,6 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=300)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--output", default=str(ROOT / "bench" / "README.md"))
     args = parser.parse_args()
 
     ensure_database()
@@ -129,31 +127,23 @@ def main() -> None:
                 "seconds": round(elapsed, 2),
                 "per_second": round(rate, 1),
             }
-            print(json.dumps(result))
+            print(json.dumps(result), file=sys.stderr)
         CallAttempt.objects.all().delete()
         client.flushdb()
 
     lines = [
-        "# Dispatch benchmark",
-        "",
-        "Written by `make bench` (`bench/dispatch.py`): attempts queued on Redis, dispatched",
-        "by N `manage.py rqworker` processes (one forked job process per call) against the",
-        "local DialogTech emulator, PostgreSQL as the database. Time runs from the first",
-        "dispatch to the last outcome stored. Numbers depend on the machine; compare runs",
-        "on the same one. Each call runs in a freshly forked job process that opens its",
-        "own database connection; on a machine with few cores that CPU cost, not the",
-        "emulator, is the limit, so more workers than cores does not add throughput.",
-        "",
-        f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}.",
+        "Attempts queued on Redis, dispatched by N `manage.py rqworker` processes (one",
+        "forked job process per call) against the local DialogTech emulator, PostgreSQL as",
+        "the database; time runs from the first dispatch to the last outcome stored. Each",
+        "call runs in a freshly forked job process that opens its own database connection;",
+        "on a machine with few cores that CPU cost, not the emulator, is the limit, so more",
+        "workers than cores does not add throughput.",
         "",
         "| workers | attempts | placed | seconds | attempts/s |",
         "| ---: | ---: | ---: | ---: | ---: |",
         *(f"| {w} | {a} | {p} | {s:.2f} | {r:.1f} |" for w, a, p, s, r in rows),
-        "",
     ]
-    Path(args.output).write_text("\n".join(lines))
-    print(f"wrote {args.output}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -62,10 +62,38 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_DISPATCHING_MARGIN": 30.0,
     # Health check: unhealthy when the oldest pending attempt is older than this (seconds).
     "HEALTH_MAX_PENDING_AGE": 300.0,
+    # CRM webhooks (docs/webhooks.md). Secrets come from the environment; an endpoint
+    # whose secret is empty refuses every delivery.
+    "WEBHOOK_SECRET": "",  # Standard Webhooks "whsec_..." secret of the generic endpoint
+    "WEBHOOK_MAX_BODY_BYTES": 1048576,
+    "WEBHOOK_CALLBACK_TIMEOUT": 5.0,
+    "WEBHOOK_CALLBACK_MAX_TRIES": 5,
+    "WEBHOOK_CALLBACK_BACKOFF": 2.0,
+    "WEBHOOK_CALLBACK_BACKOFF_MAX": 300.0,
+    "HUBSPOT_CLIENT_SECRET": "",
+    "HUBSPOT_ALLOW_LEGACY_SIGNATURES": False,
+    "HUBSPOT_PHONE_PROPERTY": "phone",
+    "HUBSPOT_OWNER_PROPERTY": "hubspot_owner_id",
+    "HUBSPOT_OBJECT_ID_PROPERTY": "hs_object_id",
+    "HUBSPOT_DEDUPE_WINDOW": 600,
+    "SALESFORCE_ORGANIZATION_IDS": (),
+    "SALESFORCE_PHONE_FIELD": "Phone",
+    "SALESFORCE_OWNER_FIELD": "OwnerId",
+    "PIPEDRIVE_WEBHOOK_USER": "",
+    "PIPEDRIVE_WEBHOOK_PASSWORD": "",
+    "PIPEDRIVE_DIAL_ACTIONS": ("create",),
 }
 
 # Keys that hold secrets: never shown, logged or stored.
-SECRET_KEYS = frozenset({"ACCESS_KEY", "SECRET_ACCESS_KEY"})
+SECRET_KEYS = frozenset(
+    {
+        "ACCESS_KEY",
+        "SECRET_ACCESS_KEY",
+        "WEBHOOK_SECRET",
+        "HUBSPOT_CLIENT_SECRET",
+        "PIPEDRIVE_WEBHOOK_PASSWORD",
+    }
+)
 
 
 class AppSettings:

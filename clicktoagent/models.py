@@ -7,6 +7,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Queue(models.Model):
@@ -170,3 +171,105 @@ class CallAttempt(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
+
+
+class WebhookProvider(models.TextChoices):
+    """The CRMs (and the generic Standard Webhooks sender) that can post webhooks."""
+
+    GENERIC = "generic", "Standard Webhooks"
+    HUBSPOT = "hubspot", "HubSpot"
+    SALESFORCE = "salesforce", "Salesforce"
+    PIPEDRIVE = "pipedrive", "Pipedrive"
+
+
+class WebhookEvent(models.Model):
+    """One authenticated webhook delivery, stored before it is acted on."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected"
+        IGNORED = "ignored", "Ignored"
+        DUPLICATE = "duplicate", "Duplicate"
+
+    class CallbackStatus(models.TextChoices):
+        NONE = "", "No callback"
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    provider = models.CharField(max_length=32, choices=WebhookProvider.choices)
+    delivery_id = models.CharField(
+        "delivery ID",
+        max_length=200,
+        help_text="The sender's id of the delivery (or a hash of the body when it sends none).",
+    )
+    # True for the delivery that owns its delivery id; redeliveries (and, for
+    # providers deduplicated within a time window, deliveries past the window) do not.
+    holds_delivery_id = models.BooleanField(default=True, editable=False)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    body = models.TextField(blank=True, help_text="The raw body as received.")
+    headers = models.JSONField(default=dict, blank=True, help_text="A safe subset of headers.")
+    query = models.JSONField(
+        default=dict, blank=True, help_text="Defaults from the webhook URL (queue_id, agent_id)."
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    error = models.TextField(blank=True, help_text="Why the delivery was rejected or ignored.")
+    attempts = models.ManyToManyField(CallAttempt, blank=True, related_name="webhook_events")
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_status = models.CharField(
+        max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.NONE, blank=True
+    )
+    callback_tries = models.PositiveSmallIntegerField(default=0)
+    callback_error = models.TextField(blank=True)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "delivery_id"],
+                condition=Q(holds_delivery_id=True),
+                name="clicktoagent_webhook_unique_delivery",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["provider", "delivery_id"], name="clicktoagent_webhook_delivery"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} delivery {self.delivery_id} ({self.status})"
+
+
+class CrmUserMapping(models.Model):
+    """A CRM user (the owner of a record) -> the agent who calls that owner's contacts."""
+
+    provider = models.CharField(max_length=32, choices=WebhookProvider.choices)
+    crm_user_id = models.CharField(
+        "CRM user ID",
+        max_length=255,
+        help_text="The owner id as the CRM sends it (HubSpot owner id, Salesforce OwnerId, "
+        "Pipedrive user id).",
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="crm_user_mappings")
+    note = models.CharField(max_length=200, blank=True, help_text="e.g. the CRM user's name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "crm_user_id"]
+        verbose_name = "CRM user mapping"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "crm_user_id"], name="clicktoagent_unique_crm_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} user {self.crm_user_id} -> {self.agent}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import Model, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from .models import Agent, CallAttempt
+from .models import Agent, CallAttempt, Queue
 
 
 def call_attempt_list(
@@ -55,3 +58,103 @@ def agent_for_user(*, user: object) -> Agent | None:
     if pk is None:
         return None
     return Agent.objects.filter(user_id=pk, is_active=True).first()
+
+
+def agent_first_queue(*, agent: Agent) -> Queue | None:
+    """The agent's first active queue (by name), used when no queue is chosen."""
+    return agent.queues.filter(is_active=True).order_by("name", "queue_id").first()
+
+
+OUTCOME_STATUSES = (
+    CallAttempt.Status.PLACED,
+    CallAttempt.Status.FAILED,
+    CallAttempt.Status.UNKNOWN,
+)
+
+
+@dataclass(frozen=True)
+class DailyAttemptCounts:
+    """Attempts created on one day, by status."""
+
+    day: date
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class AgentSuccessRate:
+    """An agent's finished attempts in a period: placed / (placed + failed + unknown)."""
+
+    agent: Agent
+    placed: int
+    failed: int
+    unknown: int
+
+    @property
+    def finished(self) -> int:
+        return self.placed + self.failed + self.unknown
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.placed / self.finished if self.finished else None
+
+
+def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_current_timezone()
+    after = datetime.combine(start, time.min, tzinfo=tz)
+    before = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    return after, before
+
+
+def call_attempt_daily_counts(*, start: date, end: date) -> list[DailyAttemptCounts]:
+    """Attempts per day (in the current time zone) and status, every day from start to
+    end inclusive, days without attempts included with zero counts."""
+    after, before = _day_bounds(start, end)
+    rows = (
+        CallAttempt.objects.filter(created_at__gte=after, created_at__lt=before)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    by_day: dict[date, dict[str, int]] = {}
+    for row in rows:
+        by_day.setdefault(row["day"], {})[row["status"]] = row["n"]
+    days = []
+    day = start
+    while day <= end:
+        counts = {status: 0 for status in CallAttempt.Status.values}
+        counts.update(by_day.get(day, {}))
+        days.append(DailyAttemptCounts(day=day, counts=counts))
+        day += timedelta(days=1)
+    return days
+
+
+def agent_success_rates(*, start: date, end: date) -> list[AgentSuccessRate]:
+    """Per agent with finished attempts created in the period, best success rate first."""
+    after, before = _day_bounds(start, end)
+    period = Q(call_attempts__created_at__gte=after, call_attempts__created_at__lt=before)
+    agents = (
+        Agent.objects.annotate(
+            n_placed=Count(
+                "call_attempts", filter=period & Q(call_attempts__status=CallAttempt.Status.PLACED)
+            ),
+            n_failed=Count(
+                "call_attempts", filter=period & Q(call_attempts__status=CallAttempt.Status.FAILED)
+            ),
+            n_unknown=Count(
+                "call_attempts",
+                filter=period & Q(call_attempts__status=CallAttempt.Status.UNKNOWN),
+            ),
+        )
+        .filter(Q(n_placed__gt=0) | Q(n_failed__gt=0) | Q(n_unknown__gt=0))
+        .order_by("name", "agent_id")
+    )
+    rates = [
+        AgentSuccessRate(agent=a, placed=a.n_placed, failed=a.n_failed, unknown=a.n_unknown)
+        for a in agents
+    ]
+    return sorted(rates, key=lambda r: -(r.success_rate or 0.0))

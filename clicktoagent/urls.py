@@ -2,10 +2,13 @@
 
 from django.urls import include, path
 
+from . import views
+
 app_name = "clicktoagent"
 
 urlpatterns = [
     path("api/", include("clicktoagent.api.urls")),
     path("webhooks/", include("clicktoagent.webhooks.urls")),
     path("health/", include("clicktoagent.health")),
+    path("call/", views.call_button, name="call"),
 ]

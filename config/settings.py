@@ -143,6 +143,12 @@ CLICKTOAGENT = {
     "RECONCILE_DISPATCHING_MARGIN": env.float(
         "CLICKTOAGENT_RECONCILE_DISPATCHING_MARGIN", default=30.0
     ),
+    # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
+    "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),
+    "HUBSPOT_CLIENT_SECRET": env.str("HUBSPOT_CLIENT_SECRET", default=""),
+    "SALESFORCE_ORGANIZATION_IDS": env.list("SALESFORCE_ORGANIZATION_IDS", default=[]),
+    "PIPEDRIVE_WEBHOOK_USER": env.str("PIPEDRIVE_WEBHOOK_USER", default=""),
+    "PIPEDRIVE_WEBHOOK_PASSWORD": env.str("PIPEDRIVE_WEBHOOK_PASSWORD", default=""),
     "CONTACT_FIELDS": {
         "sid": "last_call_sid",
         "result_description": "last_call_result",

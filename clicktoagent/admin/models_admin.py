@@ -1,61 +1,468 @@
-"""Admin for queues, agents and call attempts."""
+"""Admin for queues, agents and call attempts, with retry, cancel and the dashboard."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from .. import selectors, services
+from ..exceptions import InvalidTransitionError
 from ..models import Agent, CallAttempt, Queue
+from ..outcomes import OutcomeSummary, attempt_reason, status_badge
+from . import charts
+from .forms import DashboardPeriodForm
+from .mixin import PLACE_CALL_PERMISSION
+
+Status = CallAttempt.Status
+RECENT_ATTEMPTS = 10
+
+
+def _admin_link(obj: Model | None, text: object = None) -> SafeString | str:
+    """A link to ``obj``'s admin change page, or its text when it has none."""
+    if obj is None:
+        return "—"
+    opts = obj._meta
+    try:
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return str(text if text is not None else obj)
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
 
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin[Queue]):
-    list_display = ["queue_id", "name", "is_active", "created_at"]
+    list_display = ["queue_id", "name", "member_count", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["queue_id", "name"]
+    readonly_fields = ["members", "created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Queue]:
+        return super().get_queryset(request).annotate(n_members=Count("agents", distinct=True))
+
+    @admin.display(description="members", ordering="n_members")
+    def member_count(self, obj: Queue) -> int:
+        return int(getattr(obj, "n_members", 0))
+
+    @admin.display(description="members")
+    def members(self, obj: Queue) -> SafeString | str:
+        agents = list(obj.agents.order_by("name", "agent_id")) if obj.pk else []
+        if not agents:
+            return "No agents in this queue."
+        return format_html(
+            "<ul class='clicktoagent-members'>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}{}</li>",
+                ((_admin_link(a), "" if a.is_active else " (inactive)") for a in agents),
+            ),
+        )
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin[Agent]):
-    list_display = ["agent_id", "name", "user", "phone", "is_active"]
+    list_display = ["agent_id", "name", "user", "phone", "queue_list", "is_active"]
     list_filter = ["is_active", "queues"]
     search_fields = ["agent_id", "name", "user__username", "phone"]
     filter_horizontal = ["queues"]
     raw_id_fields = ["user"]
+    readonly_fields = ["recent_attempts", "created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
+        return super().get_queryset(request).prefetch_related("queues").select_related("user")
+
+    @admin.display(description="queues")
+    def queue_list(self, obj: Agent) -> str:
+        return ", ".join(str(q) for q in obj.queues.all()) or "—"
+
+    @admin.display(description="recent attempts")
+    def recent_attempts(self, obj: Agent) -> SafeString | str:
+        if not obj.pk:
+            return "—"
+        attempts = list(selectors.call_attempt_list(agent_id=obj.agent_id)[:RECENT_ATTEMPTS])
+        if not attempts:
+            return "No calls yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    _admin_link(a, a.created_at.strftime("%Y-%m-%d %H:%M")),
+                    a.phone_to_call,
+                    a.queue,
+                    status_badge(a.status),
+                    a.sid or attempt_reason(a),
+                )
+                for a in attempts
+            ),
+        )
+        return format_html(
+            "<table class='clicktoagent-recent'><thead><tr><th>Created</th><th>Phone</th>"
+            "<th>Queue</th><th>Status</th><th>Sid or reason</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
 
 @admin.register(CallAttempt)
 class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
     list_display = [
-        "id",
         "created_at",
+        "contact_display",
         "phone_to_call",
         "agent",
         "queue",
-        "status",
+        "status_badge",
         "sid",
         "source",
-        "contact_ref",
     ]
-    list_filter = ["status", "source", "queue", "agent", "created_at"]
+    list_filter = ["status", "agent", "queue", "source", "created_at"]
     search_fields = ["phone_to_call", "sid", "contact_ref"]
     list_select_related = ["agent", "queue"]
     date_hierarchy = "created_at"
-    readonly_fields = [
-        "status",
-        "sid",
-        "result",
-        "result_description",
-        "error",
-        "tries",
-        "next_try_at",
-        "retry_of",
-        "idempotency_key",
-        "created_at",
-        "dispatched_at",
-        "finished_at",
+    actions = ["retry_attempts", "cancel_attempts"]
+    fieldsets = [
+        (
+            "Call",
+            {
+                "fields": [
+                    "queue",
+                    "agent",
+                    "phone_to_call",
+                    "first_callerid",
+                    "second_callerid",
+                    "record",
+                    "warning",
+                ]
+            },
+        ),
+        ("Contact", {"fields": ["contact_display", "contact_ref"]}),
+        (
+            "Outcome",
+            {
+                "fields": [
+                    "status_badge",
+                    "sid",
+                    "result",
+                    "result_description",
+                    "error",
+                    "tries",
+                    "next_try_at",
+                    "dispatched_at",
+                    "finished_at",
+                ]
+            },
+        ),
+        (
+            "Request",
+            {
+                "fields": [
+                    "source",
+                    "requested_by",
+                    "created_at",
+                    "idempotency_key",
+                    "retry_of",
+                    "retry_list",
+                ]
+            },
+        ),
     ]
-    raw_id_fields = ["requested_by"]
 
-    def has_add_permission(self, request: object) -> bool:
+    # Every field is read-only: attempts change only through the services.
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: CallAttempt | None = None
+    ) -> list[str]:
+        return [str(name) for _, options in self.fieldsets for name in options["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         # Attempts are created through the services (actions, API, webhooks, command).
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_place_call_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PLACE_CALL_PERMISSION)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CallAttempt]:
+        return super().get_queryset(request).prefetch_related("contact")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        # Lets a contact's page link to "all attempts of this contact".
+        if lookup in ("content_type__id__exact", "object_id"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: CallAttempt) -> SafeString:
+        return status_badge(obj.status)
+
+    @admin.display(description="contact")
+    def contact_display(self, obj: CallAttempt) -> SafeString | str:
+        if obj.content_type_id and obj.object_id:
+            contact = obj.contact
+            if contact is not None:
+                return _admin_link(contact)
+            return f"{obj.content_type} {obj.object_id} (deleted)"
+        return obj.contact_ref or "—"
+
+    @admin.display(description="retried as")
+    def retry_list(self, obj: CallAttempt) -> SafeString | str:
+        retries = list(obj.retries.order_by("created_at")) if obj.pk else []
+        if not retries:
+            return "—"
+        return format_html_join(", ", "{}", ((_admin_link(r),) for r in retries))
+
+    # -- URLs: dashboard, per-attempt retry and cancel --------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        urls = [
+            path(
+                "dashboard/",
+                wrap(self.dashboard_view),
+                name="{}_{}_dashboard".format(*info),
+            ),
+            path(
+                "<path:object_id>/retry/",
+                wrap(self.retry_view),
+                name="{}_{}_retry".format(*info),
+            ),
+            path(
+                "<path:object_id>/cancel/",
+                wrap(self.cancel_view),
+                name="{}_{}_cancel".format(*info),
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: CallAttempt | None = None,
+    ) -> HttpResponse:
+        if obj is not None and self.has_place_call_permission(request):
+            context["can_retry"] = obj.status in (Status.FAILED, Status.UNKNOWN)
+            context["can_cancel"] = obj.status == Status.PENDING
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "dashboard_url": reverse(
+                "admin:clicktoagent_callattempt_dashboard", current_app=self.admin_site.name
+            ),
+        }
+        return super().changelist_view(request, extra_context)
+
+    # -- retry ---------------------------------------------------------------------
+
+    @admin.action(
+        description="Retry selected failed or unknown attempts", permissions=["place_call"]
+    )
+    def retry_attempts(
+        self, request: HttpRequest, queryset: QuerySet[CallAttempt]
+    ) -> HttpResponse | None:
+        eligible = list(queryset.filter(status__in=[Status.FAILED, Status.UNKNOWN]))
+        ineligible = queryset.exclude(status__in=[Status.FAILED, Status.UNKNOWN]).count()
+        if not eligible:
+            self.message_user(
+                request,
+                "Nothing retried: only failed or unknown attempts can be retried.",
+                messages.WARNING,
+            )
+            return None
+        if any(a.status == Status.UNKNOWN for a in eligible) and request.POST.get("confirm") != (
+            "yes"
+        ):
+            return self._retry_confirmation(request, eligible, action=True)
+        self._retry(request, eligible)
+        if ineligible:
+            self.message_user(
+                request,
+                f"{ineligible} selected attempt{'s' if ineligible != 1 else ''} not retried: "
+                "only failed or unknown attempts can be retried.",
+                messages.WARNING,
+            )
+        return None
+
+    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: confirmation page; POST: retry the attempt."""
+        if not self.has_place_call_permission(request):
+            raise PermissionDenied
+        attempt = self._attempt_or_404(request, object_id)
+        if attempt.status not in (Status.FAILED, Status.UNKNOWN):
+            self.message_user(
+                request,
+                f"Attempt {attempt.pk} is {attempt.get_status_display().lower()}: only failed "
+                "or unknown attempts can be retried.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(self._change_url(attempt))
+        if request.method != "POST" or request.POST.get("confirm") != "yes":
+            return self._retry_confirmation(request, [attempt], action=False)
+        retries = self._retry(request, [attempt])
+        return HttpResponseRedirect(self._change_url(retries[0] if retries else attempt))
+
+    def _retry(self, request: HttpRequest, attempts: list[CallAttempt]) -> list[CallAttempt]:
+        retries: list[CallAttempt] = []
+        repeated = 0
+        for attempt in attempts:
+            already = attempt.retries.exists()
+            try:
+                retry = services.call_attempt_retry(
+                    attempt=attempt,
+                    source=CallAttempt.Source.ADMIN,
+                    requested_by=request.user,  # type: ignore[arg-type]
+                )
+            except InvalidTransitionError as err:
+                self.message_user(request, str(err), messages.WARNING)
+                continue
+            repeated += already
+            retry.refresh_from_db()
+            retries.append(retry)
+        if retries:
+            summary = OutcomeSummary.of(retries)
+            level = messages.SUCCESS if len(summary.placed) == len(retries) else messages.WARNING
+            text = f"Retried {len(retries)} attempt{'s' if len(retries) != 1 else ''}: "
+            if repeated:
+                text += (
+                    f"{repeated} had already been retried and {'was' if repeated == 1 else 'were'}"
+                    " not dialled again; "
+                )
+            self.message_user(request, text + summary.as_text(), level)
+        return retries
+
+    def _retry_confirmation(
+        self, request: HttpRequest, attempts: list[CallAttempt], *, action: bool
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Retry call attempts?",
+            "opts": self.opts,
+            "attempts": [{"attempt": a, "reason": attempt_reason(a)} for a in attempts],
+            "unknown_count": sum(1 for a in attempts if a.status == Status.UNKNOWN),
+            "action": action,
+            "action_name": "retry_attempts",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse(
+                "admin:clicktoagent_callattempt_changelist", current_app=self.admin_site.name
+            ),
+        }
+        return TemplateResponse(
+            request, "admin/clicktoagent/callattempt/retry_confirmation.html", context
+        )
+
+    # -- cancel --------------------------------------------------------------------
+
+    @admin.action(description="Cancel selected pending attempts", permissions=["place_call"])
+    def cancel_attempts(self, request: HttpRequest, queryset: QuerySet[CallAttempt]) -> None:
+        cancelled, refused = 0, []
+        for attempt in queryset:
+            try:
+                services.call_attempt_cancel(attempt=attempt)
+                cancelled += 1
+            except InvalidTransitionError:
+                refused.append(attempt)
+        if cancelled:
+            self.message_user(
+                request, f"Cancelled {cancelled} attempt{'s' if cancelled != 1 else ''}."
+            )
+        if refused:
+            self.message_user(
+                request,
+                f"{len(refused)} attempt{'s' if len(refused) != 1 else ''} not cancelled "
+                f"(only pending attempts can be cancelled): "
+                + ", ".join(f"{a.pk} is {a.get_status_display().lower()}" for a in refused)
+                + ".",
+                messages.WARNING,
+            )
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: confirmation page; POST: cancel the pending attempt."""
+        if not self.has_place_call_permission(request):
+            raise PermissionDenied
+        attempt = self._attempt_or_404(request, object_id)
+        if request.method == "POST":
+            try:
+                services.call_attempt_cancel(attempt=attempt)
+            except InvalidTransitionError as err:
+                self.message_user(request, str(err), messages.WARNING)
+            else:
+                self.message_user(request, f"Attempt {attempt.pk} cancelled.")
+            return HttpResponseRedirect(self._change_url(attempt))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel call attempt?",
+            "opts": self.opts,
+            "attempt": attempt,
+        }
+        return TemplateResponse(
+            request, "admin/clicktoagent/callattempt/cancel_confirmation.html", context
+        )
+
+    def _attempt_or_404(self, request: HttpRequest, object_id: str) -> CallAttempt:
+        attempt = self.get_object(request, unquote(object_id))
+        if attempt is None or not self.has_view_permission(request, attempt):
+            raise Http404(f"No call attempt {object_id!r}.")
+        return attempt
+
+    def _change_url(self, attempt: CallAttempt) -> str:
+        return reverse(
+            "admin:clicktoagent_callattempt_change",
+            args=[attempt.pk],
+            current_app=self.admin_site.name,
+        )
+
+    # -- dashboard -----------------------------------------------------------------
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        start, end = DashboardPeriodForm.default_period()
+        form = DashboardPeriodForm(request.GET or None, initial={"start": start, "end": end})
+        if request.GET and form.is_valid():
+            start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        days = selectors.call_attempt_daily_counts(start=start, end=end)
+        rates = selectors.agent_success_rates(start=start, end=end)
+        totals = {
+            status: sum(day.counts.get(status, 0) for day in days) for status in Status.values
+        }
+        finished = totals[Status.PLACED] + totals[Status.FAILED] + totals[Status.UNKNOWN]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Call dashboard",
+            "opts": self.opts,
+            "form": form,
+            "start": start,
+            "end": end,
+            "days": days,
+            "rates": rates,
+            "totals": totals,
+            "total": sum(totals.values()),
+            "finished": finished,
+            "success_rate": totals[Status.PLACED] / finished if finished else None,
+            "daily_chart": charts.daily_chart(days),
+            "agent_chart": charts.agent_chart(rates),
+            "series": charts.SERIES,
+            "changelist_url": reverse(
+                "admin:clicktoagent_callattempt_changelist", current_app=self.admin_site.name
+            ),
+        }
+        return TemplateResponse(request, "admin/clicktoagent/callattempt/dashboard.html", context)

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from clicktoagent.admin import ClickToAgentAdminMixin
+
 from .models import Contact
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin[Contact]):
+class ContactAdmin(ClickToAgentAdminMixin, admin.ModelAdmin[Contact]):
+    clicktoagent_phone_field = "phone"
     list_display = [
         "name",
         "company",

@@ -4,4 +4,5 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="demo-home"),
+    path("contacts/<int:pk>/", views.contact_detail, name="demo-contact"),
 ]

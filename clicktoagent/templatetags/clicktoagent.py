@@ -1,0 +1,62 @@
+"""``{% load clicktoagent %}``: the call button for a host project's own pages.
+
+    {% clicktoagent_button contact %}                      the contact's ``phone`` field
+    {% clicktoagent_button contact phone=contact.mobile %} an explicit number
+    {% clicktoagent_button contact queue="12345" agent="98765" label="Call now" %}
+
+Without ``agent`` the call rings the agent the logged-in user works as, in that agent's
+first active queue. Users without the ``clicktoagent.place_call`` permission see nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model
+from django.middleware.csrf import get_token
+from django.templatetags.static import static
+from django.urls import reverse
+
+from ..button import button_token
+
+register = template.Library()
+
+PLACE_CALL_PERMISSION = "clicktoagent.place_call"
+
+
+@register.inclusion_tag("clicktoagent/button.html", takes_context=True)
+def clicktoagent_button(
+    context: template.Context,
+    contact: Model | None = None,
+    *,
+    phone: str | None = None,
+    phone_field: str = "phone",
+    queue: str = "",
+    agent: str = "",
+    label: str = "Call",
+) -> dict[str, Any]:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.has_perm(PLACE_CALL_PERMISSION):
+        return {"show": False}
+    if phone is None:
+        phone = str(getattr(contact, phone_field, "") or "") if contact is not None else ""
+    content_type = ContentType.objects.get_for_model(contact) if contact is not None else None
+    token = button_token(
+        phone=phone,
+        content_type_id=content_type.pk if content_type is not None else None,
+        object_id=str(contact.pk) if contact is not None else "",
+        queue_id=str(queue or ""),
+        agent_id=str(agent or ""),
+    )
+    return {
+        "show": True,
+        "phone": phone,
+        "label": label,
+        "url": reverse("clicktoagent:call"),
+        "token": token,
+        "csrf": get_token(request),
+        "script_url": static("clicktoagent/button.js"),
+    }

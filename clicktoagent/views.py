@@ -1,0 +1,107 @@
+"""The JSON endpoint behind the ``{% clicktoagent_button %}`` call button."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from rest_framework import status as http
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .button import button_target
+from .exceptions import IdempotencyConflictError
+from .models import CallAttempt
+from .outcomes import attempt_reason
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class CanPlaceCalls(BasePermission):
+    message = "You do not have permission to place calls (clicktoagent.place_call)."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.has_perm("clicktoagent.place_call"))
+
+
+def _error(status: str, reason: str, code: int, **extra: Any) -> Response:
+    return Response({"status": status, "reason": reason, **extra}, status=code)
+
+
+class CallButtonView(APIView):
+    """POST ``{"token": ..., "idempotency_key": ...}``: place the button's call.
+
+    Session authentication with CSRF, ``clicktoagent.place_call`` required. Answers
+    ``{"status", "attempt", "sid"}`` when placed, ``{"status", "attempt", "reason"}``
+    otherwise; the same idempotency key returns the same attempt (no second call).
+    """
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated, CanPlaceCalls]
+    parser_classes = [JSONParser, FormParser]
+
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        key = str(data.get("idempotency_key") or "")
+        if not KEY_PATTERN.fullmatch(key):
+            return _error(
+                "invalid",
+                "idempotency_key must be 8 to 64 letters, digits, '-' or '_'.",
+                http.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            target = button_target(str(data.get("token") or ""))
+        except signing.BadSignature:
+            return _error(
+                "invalid",
+                "This call button is not valid (was the page changed?): reload the page.",
+                http.HTTP_400_BAD_REQUEST,
+            )
+        contact = None
+        if target.content_type_id is not None:
+            try:
+                content_type = ContentType.objects.get_for_id(target.content_type_id)
+                contact = content_type.get_object_for_this_type(pk=target.object_id)
+            except ObjectDoesNotExist:
+                return _error("invalid", "This contact no longer exists.", http.HTTP_404_NOT_FOUND)
+        try:
+            attempt, created = services.contact_call(
+                phone_to_call=target.phone,
+                contact=contact,
+                queue_id=target.queue_id,
+                agent_id=target.agent_id,
+                source=CallAttempt.Source.ADMIN,
+                requested_by=request.user,  # type: ignore[arg-type]
+                idempotency_key=f"button:{request.user.pk}:{key}",
+            )
+        except ValidationError as err:
+            messages = [m for ms in err.message_dict.values() for m in ms]
+            return _error(
+                "invalid", " ".join(messages), http.HTTP_400_BAD_REQUEST, errors=err.message_dict
+            )
+        except IdempotencyConflictError as err:
+            return _error("invalid", str(err), http.HTTP_409_CONFLICT)
+        # The call was placed (or queued) when the attempt was committed.
+        attempt.refresh_from_db()
+        body: dict[str, Any] = {
+            "status": attempt.status,
+            "attempt": attempt.pk,
+            "created": created,
+        }
+        if attempt.status == CallAttempt.Status.PLACED:
+            body["sid"] = attempt.sid
+        else:
+            body["reason"] = attempt_reason(attempt)
+        in_progress = attempt.status in (CallAttempt.Status.PENDING, CallAttempt.Status.DISPATCHING)
+        return Response(body, status=http.HTTP_202_ACCEPTED if in_progress else http.HTTP_200_OK)
+
+
+call_button = CallButtonView.as_view()

@@ -1,0 +1,77 @@
+"""System checks: a webhook endpoint without its secret refuses every delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from ..conf import app_settings
+
+
+@register()
+def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .generic import standard_webhook
+
+    try:
+        secret = app_settings.WEBHOOK_SECRET
+        hubspot = app_settings.HUBSPOT_CLIENT_SECRET
+        orgs = app_settings.SALESFORCE_ORGANIZATION_IDS
+        pipedrive_user = app_settings.PIPEDRIVE_WEBHOOK_USER
+        pipedrive_password = app_settings.PIPEDRIVE_WEBHOOK_PASSWORD
+    except ImproperlyConfigured:
+        return []  # reported by clicktoagent.E001
+    messages: list[CheckMessage] = []
+    unset = "The {} webhook endpoint refuses every delivery until {} is set."
+    if not secret:
+        messages.append(
+            Warning(
+                unset.format("generic (Standard Webhooks)", "CLICKTOAGENT['WEBHOOK_SECRET']"),
+                hint="Set CLICKTOAGENT_WEBHOOK_SECRET to a whsec_... secret.",
+                id="clicktoagent.W101",
+            )
+        )
+    elif standard_webhook() is None:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['WEBHOOK_SECRET'] is not a Standard Webhooks secret "
+                "(whsec_ followed by base64).",
+                id="clicktoagent.E101",
+            )
+        )
+    if not hubspot:
+        messages.append(
+            Warning(
+                unset.format("HubSpot", "CLICKTOAGENT['HUBSPOT_CLIENT_SECRET']"),
+                hint="Set HUBSPOT_CLIENT_SECRET to the HubSpot app's client secret.",
+                id="clicktoagent.W102",
+            )
+        )
+    if isinstance(orgs, str):
+        messages.append(
+            Error(
+                "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS'] must be a list of ids.",
+                id="clicktoagent.E102",
+            )
+        )
+    elif not any(str(o).strip() for o in orgs):
+        messages.append(
+            Warning(
+                unset.format("Salesforce", "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS']"),
+                hint="Set SALESFORCE_ORGANIZATION_IDS (comma-separated).",
+                id="clicktoagent.W103",
+            )
+        )
+    if not (pipedrive_user and pipedrive_password):
+        messages.append(
+            Warning(
+                unset.format(
+                    "Pipedrive",
+                    "CLICKTOAGENT['PIPEDRIVE_WEBHOOK_USER'] and ['PIPEDRIVE_WEBHOOK_PASSWORD']",
+                ),
+                hint="Set PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD.",
+                id="clicktoagent.W104",
+            )
+        )
+    return messages

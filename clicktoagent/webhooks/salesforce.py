@@ -1,0 +1,173 @@
+"""Salesforce Outbound Messages: SOAP ``notifications`` of up to 100 ``Notification``s.
+
+Salesforce does not sign outbound messages; a message is accepted only when its
+``OrganizationId`` is in ``SALESFORCE_ORGANIZATION_IDS``. Each notification is stored
+as its own event (deduplicated on the notification ``Id``), and the message is
+acknowledged once every notification is stored, including the ones rejected for good,
+so Salesforce stops resending them. Only transient trouble (the database being
+unavailable) is answered with a SOAP fault, so that Salesforce retries.
+
+The stored body of an event is its ``Notification`` element, never the whole message:
+the envelope's ``SessionId`` is a live Salesforce session and must not be kept.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from django.http import HttpRequest, HttpResponse
+from lxml import etree
+
+from ..conf import app_settings
+from ..models import WebhookEvent, WebhookProvider
+from ..xmlsafe import UnsafeXMLError, parse_xml
+from .base import (
+    Delivery,
+    MalformedWebhookError,
+    UnusableDeliveryError,
+    WebhookAuthenticationError,
+    WebhookCall,
+    WebhookParser,
+    WebhookView,
+    clean_delivery_id,
+    register_parser,
+)
+
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+MAX_NOTIFICATIONS = 100
+
+ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    f'<soapenv:Envelope xmlns:soapenv="{SOAP_NS}">'
+    "<soapenv:Body>"
+    f'<notificationsResponse xmlns="{OUTBOUND_NS}"><Ack>true</Ack></notificationsResponse>'
+    "</soapenv:Body>"
+    "</soapenv:Envelope>"
+)
+
+
+def soap_fault(*, code: str, message: str, status: int) -> HttpResponse:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_NS}"><soapenv:Body><soapenv:Fault>'
+        f"<faultcode>soapenv:{code}</faultcode><faultstring>{escape(message)}</faultstring>"
+        "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+    return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
+
+
+def _org15(value: str) -> str:
+    # 18-character ids are the 15-character (case-sensitive) id plus a checksum.
+    return value.strip()[:15]
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _child_text(element: etree._Element, name: str) -> str:
+    for child in element:
+        if isinstance(child.tag, str) and _local(child) == name:
+            return (child.text or "").strip()
+    return ""
+
+
+@register_parser
+class SalesforceParser(WebhookParser):
+    provider = WebhookProvider.SALESFORCE
+
+    def calls(self, *, event: WebhookEvent) -> list[WebhookCall]:
+        try:
+            notification = parse_xml(
+                event.body.encode(), max_bytes=int(app_settings.WEBHOOK_MAX_BODY_BYTES)
+            )
+        except UnsafeXMLError as err:
+            raise UnusableDeliveryError(f"The notification cannot be read ({err}).") from None
+        sobject = next(
+            (c for c in notification if isinstance(c.tag, str) and _local(c) == "sObject"), None
+        )
+        if sobject is None:
+            raise UnusableDeliveryError("The notification has no sObject.")
+        sobject_type = (sobject.get(f"{{{XSI_NS}}}type") or "").rpartition(":")[2]
+        record_id = _child_text(sobject, "Id")
+        phone_field = str(app_settings.SALESFORCE_PHONE_FIELD)
+        phone = _child_text(sobject, phone_field)
+        if not phone:
+            raise UnusableDeliveryError(
+                f"The {sobject_type or 'record'} has no {phone_field} field value to call "
+                "(add the field to the outbound message)."
+            )
+        return [
+            WebhookCall(
+                phone_to_call=phone,
+                owner_id=_child_text(sobject, str(app_settings.SALESFORCE_OWNER_FIELD)),
+                contact_ref=f"salesforce:{sobject_type or 'sObject'}:{record_id}"
+                if record_id
+                else "",
+            )
+        ]
+
+
+class SalesforceWebhookView(WebhookView):
+    provider = WebhookProvider.SALESFORCE
+
+    def is_configured(self) -> bool:
+        return any(_org15(str(org)) for org in app_settings.SALESFORCE_ORGANIZATION_IDS)
+
+    def _notifications(self, body: bytes) -> etree._Element:
+        try:
+            root = parse_xml(body, max_bytes=int(app_settings.WEBHOOK_MAX_BODY_BYTES))
+        except UnsafeXMLError as err:
+            raise MalformedWebhookError(f"Refused: {err}.") from None
+        found = root.find(f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notifications")
+        if found is None:
+            raise MalformedWebhookError(
+                "Not a Salesforce outbound message (no soapenv:Body/notifications)."
+            )
+        return found
+
+    def authenticate(self, request: HttpRequest, body: bytes) -> None:
+        notifications = self._notifications(body)
+        org = _child_text(notifications, "OrganizationId")
+        allowed = {_org15(str(o)) for o in app_settings.SALESFORCE_ORGANIZATION_IDS} - {""}
+        if not org or _org15(org) not in allowed:
+            raise WebhookAuthenticationError(
+                f"OrganizationId {org!r} is not in SALESFORCE_ORGANIZATION_IDS."
+            )
+
+    def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
+        notifications = self._notifications(body)
+        items = [
+            n
+            for n in notifications
+            if isinstance(n.tag, str) and n.tag == f"{{{OUTBOUND_NS}}}Notification"
+        ]
+        if not items:
+            raise MalformedWebhookError("The message holds no Notification.")
+        if len(items) > MAX_NOTIFICATIONS:
+            raise MalformedWebhookError(
+                f"The message holds {len(items)} notifications; at most {MAX_NOTIFICATIONS}."
+            )
+        deliveries = []
+        for item in items:
+            fragment = etree.tostring(item, encoding="unicode")
+            delivery_id = clean_delivery_id(_child_text(item, "Id"), body=fragment.encode())
+            deliveries.append(Delivery(delivery_id=delivery_id, body=fragment))
+        return deliveries
+
+    def response(self, outcomes: list[object]) -> HttpResponse:
+        # Everything is stored (rejected notifications included): acknowledge it all.
+        return HttpResponse(ACK, content_type="text/xml; charset=utf-8")
+
+    def unauthorized(self, err: WebhookAuthenticationError) -> HttpResponse:
+        return soap_fault(code="Client", message=str(err), status=401)
+
+    def malformed(self, err: MalformedWebhookError) -> HttpResponse:
+        return soap_fault(code="Client", message=str(err), status=400)
+
+    def unavailable(self) -> HttpResponse:
+        return soap_fault(
+            code="Server", message="Temporarily unable to store the message; retry.", status=500
+        )

@@ -1,0 +1,173 @@
+"""{% clicktoagent_button %} and the JSON endpoint it posts to."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.template import Context, Template
+from django.test import Client, RequestFactory
+
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.models import CallAttempt
+from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
+
+from .conftest import _user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/clicktoagent/call/"
+Status = CallAttempt.Status
+
+
+def render(user, source: str, **context) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    return Template("{% load clicktoagent %}" + source).render(
+        Context({"request": request, **context})
+    )
+
+
+def button_data(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-(url|token|csrf)="([^"]*)"', html))
+
+
+def post(client: Client, token: str, key: str = "key-0000000001", **headers) -> tuple[int, dict]:
+    response = client.post(
+        URL,
+        json.dumps({"token": token, "idempotency_key": key}),
+        content_type="application/json",
+        **headers,
+    )
+    return response.status_code, response.json()
+
+
+def test_tag_renders_a_button_for_callers_only(caller, viewer, contacts) -> None:
+    html = render(caller, "{% clicktoagent_button contact %}", contact=contacts["ada"])
+    assert "<button" in html and "data-clicktoagent-call" in html
+    assert button_data(html)["url"] == URL
+    assert "/static/clicktoagent/button.js" in html
+    for user in (viewer, AnonymousUser()):
+        assert (
+            render(user, "{% clicktoagent_button contact %}", contact=contacts["ada"]).strip() == ""
+        )
+
+
+def test_tag_without_phone_renders_a_disabled_button(caller, contacts) -> None:
+    html = render(caller, "{% clicktoagent_button contact %}", contact=contacts["barbara"])
+    assert "disabled" in html and "No phone number" in html
+    html = render(
+        caller,
+        '{% clicktoagent_button contact phone="(312) 555-0199" label="Ring" %}',
+        contact=contacts["barbara"],
+    )
+    assert "disabled" not in html and ">Ring</button>" in html
+
+
+def test_button_places_the_call_for_the_users_agent(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(caller_client, token)
+    assert code == 200
+    attempt = CallAttempt.objects.get()
+    assert body == {"status": "placed", "attempt": attempt.pk, "created": True, "sid": attempt.sid}
+    assert attempt.agent.agent_id == "98765" and attempt.queue.queue_id == "12345"
+    assert attempt.contact == contacts["ada"] and attempt.requested_by == caller
+
+
+def test_same_key_never_dials_twice(caller_client: Client, caller, contacts, sandbox) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    first = post(caller_client, token)[1]
+    second = post(caller_client, token)[1]
+    assert first["attempt"] == second["attempt"] and second["created"] is False
+    assert len(sandbox.requests()) == 1
+    third = post(caller_client, token, key="key-0000000002")[1]
+    assert third["attempt"] != first["attempt"]
+
+
+def test_explicit_phone_queue_and_agent(caller_client: Client, caller, contacts, sandbox) -> None:
+    html = render(
+        caller,
+        '{% clicktoagent_button c phone="312-555-0177" queue="12345" agent="98766" %}',
+        c=contacts["barbara"],
+    )
+    code, body = post(caller_client, button_data(html)["token"])
+    attempt = CallAttempt.objects.get()
+    assert (code, body["status"]) == (200, "placed")
+    assert attempt.phone_to_call == "3125550177" and attempt.agent.agent_id == "98766"
+
+
+def test_failure_answers_with_the_reason(caller_client: Client, caller, contacts, sandbox) -> None:
+    sandbox.set_agent_mode("98765", "Closed")
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(caller_client, token)
+    assert code == 200 and body["status"] == "failed"
+    assert "Closed" in body["reason"] and "sid" not in body
+
+
+def test_user_without_agent_gets_a_clear_reason(contacts, sandbox, demo_data) -> None:
+    user = _user("noagent", "clicktoagent.place_call")
+    client = Client()
+    client.force_login(user)
+    token = button_data(render(user, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(client, token)
+    assert code == 400 and body["status"] == "invalid"
+    assert "you do not work as an active agent" in body["reason"]
+    assert CallAttempt.objects.count() == 0
+
+
+def test_forged_token_and_bad_key_are_refused(caller_client: Client, caller, contacts) -> None:
+    code, body = post(caller_client, "forged")
+    assert code == 400 and "reload the page" in body["reason"]
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(caller_client, token, key="x")
+    assert code == 400 and "idempotency_key" in body["reason"]
+    assert CallAttempt.objects.count() == 0
+
+
+def test_csrf_token_is_required(caller, contacts, sandbox) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(caller)
+    page = render(caller, "{% clicktoagent_button c %}", c=contacts["ada"])
+    code, body = post(client, button_data(page)["token"])
+    assert code == 403 and "CSRF" in body["detail"]
+    assert CallAttempt.objects.count() == 0
+    # A real page carries the token: the demo contact page with the session's token.
+    html = client.get(f"/contacts/{contacts['ada'].pk}/").content.decode()
+    data = button_data(html)
+    code, body = post(client, data["token"], HTTP_X_CSRFTOKEN=data["csrf"])
+    assert code == 200 and body["status"] == "placed"
+
+
+def test_permission_and_login_are_required(viewer_client: Client, caller, contacts) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(viewer_client, token)
+    assert code == 403 and "place_call" in body["detail"]
+    code, body = post(Client(), token)
+    assert code == 403
+    assert viewer_client.get(URL).status_code == 403
+    assert CallAttempt.objects.count() == 0
+
+
+def test_demo_contact_page_shows_the_button(caller_client: Client, viewer_client, contacts) -> None:
+    html = caller_client.get(f"/contacts/{contacts['ada'].pk}/").content.decode()
+    assert "data-clicktoagent-call" in html and "Ada Lovelace" in html
+    other = viewer_client.get(f"/contacts/{contacts['ada'].pk}/").content.decode()
+    assert "data-clicktoagent-call" not in other
+    assert Client().get(f"/contacts/{contacts['ada'].pk}/").status_code == 302
+    home = Client().get("/").content.decode()
+    assert f'href="/contacts/{contacts["ada"].pk}/"' in home
+
+
+def test_unknown_outcome_says_the_contact_may_have_been_called_and_leaks_no_secret(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("http_500")
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    code, body = post(caller_client, token)
+    assert code == 200 and body["status"] == "unknown"
+    assert "may have been called" in body["reason"]
+    assert SECRET_ACCESS_KEY not in json.dumps(body) and ACCESS_KEY not in json.dumps(body)

@@ -1,0 +1,211 @@
+"""Fixtures for the webhook endpoints: secrets, signed requests, a callback receiver."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.db import connection
+from standardwebhooks.webhooks import Webhook
+
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.webhooks.hubspot import signature_v3
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+HUBSPOT_SECRET = "hubspot-client-secret-5d1c0b7e"
+SALESFORCE_ORG = "00D5g000004ABCDEAA"
+PIPEDRIVE_USER = "pipedrive-hooks"
+PIPEDRIVE_PASSWORD = "pipedrive-password-8f2a"
+SECRETS = (
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET.removeprefix("whsec_"),
+    HUBSPOT_SECRET,
+    PIPEDRIVE_PASSWORD,
+)
+
+BASE = "/clicktoagent/webhooks"
+
+
+@pytest.fixture
+def webhook_settings(sandbox: SandboxServer, settings: Any) -> SandboxServer:
+    """Every webhook endpoint configured, and the sandbox standing in for DialogTech."""
+    settings.CLICKTOAGENT = {
+        **settings.CLICKTOAGENT,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET,
+        "SALESFORCE_ORGANIZATION_IDS": [SALESFORCE_ORG],
+        "PIPEDRIVE_WEBHOOK_USER": PIPEDRIVE_USER,
+        "PIPEDRIVE_WEBHOOK_PASSWORD": PIPEDRIVE_PASSWORD,
+        "WEBHOOK_CALLBACK_BACKOFF": 0.01,
+        "WEBHOOK_CALLBACK_TIMEOUT": 2.0,
+    }
+    return sandbox
+
+
+def generic_headers(
+    body: str | bytes,
+    *,
+    msg_id: str = "msg_2Lf0k3m9",
+    timestamp: float | None = None,
+    secret: str = WEBHOOK_SECRET,
+) -> dict[str, str]:
+    """Standard Webhooks headers, signed with the standardwebhooks library."""
+    data = body.decode() if isinstance(body, bytes) else body
+    moment = datetime.fromtimestamp(time.time() if timestamp is None else timestamp, tz=UTC)
+    signature = Webhook(secret).sign(msg_id=msg_id, timestamp=moment, data=data)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+def hubspot_headers(
+    body: bytes,
+    *,
+    uri: str,
+    timestamp_ms: int | None = None,
+    method: str = "POST",
+    secret: str = HUBSPOT_SECRET,
+) -> dict[str, str]:
+    """v3 headers the way HubSpot computes them for ``uri`` (the URL it called)."""
+    stamp = str(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
+    return {
+        "X-HubSpot-Signature-v3": signature_v3(
+            secret=secret, method=method, uri=uri, body=body, timestamp=stamp
+        ),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }
+
+
+def basic_auth(user: str = PIPEDRIVE_USER, password: str = PIPEDRIVE_PASSWORD) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def salesforce_notification(
+    *,
+    notification_id: str,
+    record_id: str = "003000000000001AAA",
+    sobject_type: str = "Contact",
+    phone: str | None = "(312) 555-0123",
+    owner_id: str = "005000000000001AAA",
+) -> str:
+    phone_element = f"<sf:Phone>{phone}</sf:Phone>" if phone is not None else ""
+    return (
+        "<Notification>"
+        f"<Id>{notification_id}</Id>"
+        f'<sObject xsi:type="sf:{sobject_type}" '
+        'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        f"<sf:Id>{record_id}</sf:Id>"
+        f"<sf:OwnerId>{owner_id}</sf:OwnerId>"
+        f"{phone_element}"
+        "</sObject>"
+        "</Notification>"
+    )
+
+
+def salesforce_message(*notifications: str, organization_id: str = SALESFORCE_ORG) -> bytes:
+    """An outbound message in the form Salesforce sends it."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        " <soapenv:Body>\n"
+        '  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">\n'
+        f"   <OrganizationId>{organization_id}</OrganizationId>\n"
+        "   <ActionId>04k5g000000XYZAAA2</ActionId>\n"
+        "   <SessionId>00D5g000004ABCD!AQ0AQSessionTokenThatMustNotBeStored</SessionId>\n"
+        "   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/60.0/00D5g000004ABCD"
+        "</EnterpriseUrl>\n"
+        "   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/60.0/00D5g000004ABCD"
+        "</PartnerUrl>\n"
+        + "".join(notifications)
+        + "\n  </notifications>\n </soapenv:Body>\n</soapenv:Envelope>\n"
+    ).encode()
+
+
+def post_json(client: Any, path: str, body: bytes, **headers: str) -> Any:
+    return client.generic("POST", path, body, content_type="application/json", headers=headers)
+
+
+@dataclass
+class CallbackServer:
+    """A real HTTP server on loopback recording the callbacks it receives."""
+
+    statuses: list[int] = field(default_factory=list)  # answers to give, in order (then 200)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received
+
+
+@pytest.fixture
+def callback_server() -> Iterator[CallbackServer]:
+    state = CallbackServer()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            with lock:
+                status = state.statuses.pop(0) if state.statuses else 200
+                state.received.append(
+                    {"headers": dict(self.headers.items()), "body": body, "status": status}
+                )
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/call-finished"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
+    """Run ``work`` in ``count`` threads released at the same moment."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def target() -> None:
+        try:
+            barrier.wait()
+            outcome = work()
+        except Exception as err:  # collected and asserted on by the caller
+            outcome = err
+        finally:
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def json_body(data: Any) -> bytes:
+    return json.dumps(data).encode()

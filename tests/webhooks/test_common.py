@@ -1,0 +1,258 @@
+"""What every webhook endpoint shares: methods, login middleware, configuration, routing,
+store-first, the admin."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.checks import run_checks
+from django.db import OperationalError, connection
+from django.test import Client
+
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.models import CallAttempt, CrmUserMapping, Queue, WebhookEvent
+from tests.webhooks.conftest import (
+    BASE,
+    SECRETS,
+    generic_headers,
+    hubspot_headers,
+    json_body,
+    post_json,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ENDPOINTS = ["generic", "hubspot", "salesforce", "pipedrive"]
+CALL = {"phone_to_call": "3125550123", "queue_id": "12345", "agent_id": "98765"}
+HUBSPOT_PATH = f"{BASE}/hubspot/?queue_id=12345&agent_id=98765"
+
+
+def hubspot_delivery(data: Any) -> Any:
+    body = json_body(data)
+    headers = hubspot_headers(body, uri=f"http://testserver{HUBSPOT_PATH}")
+    return post_json(Client(), HUBSPOT_PATH, body, **headers)
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_post_only_and_head_answers_200(webhook_settings, name: str) -> None:
+    client = Client()
+    url = f"{BASE}/{name}/"
+    assert client.head(url).status_code == 200
+    for method in ("get", "put", "patch", "delete", "options"):
+        assert getattr(client, method)(url).status_code == 405, method
+
+
+def test_reachable_with_login_required_middleware(webhook_settings, demo_data, settings) -> None:
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    client = Client()
+    assert client.get("/admin/").status_code == 302  # the middleware is active
+    for name in ENDPOINTS:
+        assert client.head(f"{BASE}/{name}/").status_code == 200
+    body = json_body(CALL)
+    response = post_json(client, f"{BASE}/generic/", body, **generic_headers(body))
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_unconfigured_endpoint_refuses_everything(sandbox, demo_data, caplog, name) -> None:
+    body = json_body(CALL)
+    headers = generic_headers(body) if name == "generic" else {}
+    response = post_json(Client(), f"{BASE}/{name}/", body, **headers)
+    assert response.status_code == 401
+    assert b"not configured" in response.content
+    assert not WebhookEvent.objects.exists()
+    assert f"webhook {name}: refused a delivery" in caplog.text
+
+
+def test_system_checks_warn_about_each_unconfigured_endpoint(settings) -> None:
+    settings.CLICKTOAGENT = {}
+    ids = {m.id for m in run_checks()}
+    assert {"clicktoagent.W101", "clicktoagent.W102", "clicktoagent.W103"} <= ids
+    assert "clicktoagent.W104" in ids
+    settings.CLICKTOAGENT = {"WEBHOOK_SECRET": "whsec_%%%not base64"}
+    assert "clicktoagent.E101" in {m.id for m in run_checks()}
+
+
+def test_system_checks_quiet_when_configured(webhook_settings) -> None:
+    ids = {m.id for m in run_checks()}
+    assert not ids & {f"clicktoagent.W10{i}" for i in range(1, 5)}
+    assert "clicktoagent.E101" not in ids
+
+
+def test_refusals_are_counted_in_the_log(webhook_settings, demo_data, caplog) -> None:
+    for _ in range(2):
+        post_json(Client(), f"{BASE}/hubspot/", b"{}")
+    refusals = [r.getMessage() for r in caplog.records if "refused a delivery" in r.getMessage()]
+    assert len(refusals) == 2
+    first, second = (int(m.rsplit("(", 1)[1].split()[0]) for m in refusals)
+    assert second == first + 1
+
+
+def test_too_large_body_is_refused(webhook_settings, settings, demo_data) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "WEBHOOK_MAX_BODY_BYTES": 100}
+    body = json_body({**CALL, "contact_ref": "x" * 200})
+    response = post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body))
+    assert response.status_code == 413
+    assert not WebhookEvent.objects.exists()
+
+
+# -- routing: URL defaults and CRM owner mapping ---------------------------------------
+
+
+def test_mapped_agent_outside_the_url_queue_uses_its_first_active_queue(
+    webhook_settings: SandboxServer, demo_data
+) -> None:
+    casey = demo_data["casey"]  # only in queue 12346 (Support)
+    CrmUserMapping.objects.create(provider="hubspot", crm_user_id="31", agent=casey)
+    Queue.objects.create(queue_id="12399", name="Archive", is_active=False).agents.add(casey)
+    hubspot_delivery({"hs_object_id": "1", "phone": "3125550123", "hubspot_owner_id": "31"})
+    attempt = CallAttempt.objects.get()
+    assert (attempt.queue.queue_id, attempt.agent.agent_id) == ("12346", "98767")
+
+
+def test_unmapped_owner_falls_back_to_the_url_agent(webhook_settings, demo_data) -> None:
+    hubspot_delivery({"hs_object_id": "2", "phone": "3125550123", "hubspot_owner_id": "404"})
+    assert CallAttempt.objects.get().agent.agent_id == "98765"
+
+
+def test_mapped_agent_without_active_queue_is_rejected(webhook_settings, demo_data) -> None:
+    lonely = demo_data["casey"]
+    lonely.queues.clear()
+    CrmUserMapping.objects.create(provider="hubspot", crm_user_id="32", agent=lonely)
+    response = hubspot_delivery(
+        {"hs_object_id": "3", "phone": "3125550123", "hubspot_owner_id": 32}
+    )
+    assert response.status_code == 400
+    assert "not a member of any active queue" in response.json()["error"]
+
+
+def test_no_agent_anywhere_is_rejected_with_the_reason(webhook_settings, demo_data) -> None:
+    body = json_body({"phone_to_call": "3125550123"})
+    response = post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "queue_id: A queue_id is required." in error
+    assert "agent_id: An agent_id is required." in error
+
+
+# -- store first --------------------------------------------------------------------
+
+
+def test_event_stored_before_a_database_failure_is_finished_by_the_redelivery(
+    webhook_settings: SandboxServer, demo_data
+) -> None:
+    body = json_body(CALL)
+    headers = generic_headers(body, msg_id="msg_store_first")
+
+    def attempts_unavailable(execute: Any, sql: str, params: Any, many: bool, context: Any):
+        if sql.lstrip().upper().startswith("INSERT") and "clicktoagent_callattempt" in sql:
+            raise OperationalError("could not write: database is read-only")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(attempts_unavailable):
+        response = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.RECEIVED  # stored, not yet acted on
+    assert not CallAttempt.objects.exists()
+
+    retry = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert retry.json()["status"] == "duplicate"
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert CallAttempt.objects.count() == 1
+    assert len(webhook_settings.requests()) == 1
+
+
+def test_secrets_never_stored_answered_or_logged(webhook_settings, demo_data, caplog) -> None:
+    body = json_body(CALL)
+    responses = [
+        post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body)),
+        post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body, secret="whsec_eA==")),
+        hubspot_delivery({"hs_object_id": "9", "phone": "3125550123"}),
+        post_json(Client(), f"{BASE}/pipedrive/", body, Authorization="Basic Zm9vOmJhcg=="),
+    ]
+    stored = json.dumps(list(WebhookEvent.objects.values()), default=str)
+    answered = b"".join(r.content for r in responses).decode()
+    for secret in SECRETS:
+        assert secret not in stored
+        assert secret not in answered
+        assert secret not in caplog.text
+
+
+# -- admin ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    user = User.objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_and_shows_events(webhook_settings, demo_data, admin_client) -> None:
+    body = json_body({**CALL, "phone_to_call": "12"})
+    post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body, msg_id="msg_admin"))
+    event = WebhookEvent.objects.get()
+    listing = admin_client.get(
+        "/admin/clicktoagent/webhookevent/", {"status__exact": "rejected", "provider": "generic"}
+    )
+    assert listing.status_code == 200
+    assert b"msg_admin" in listing.content
+    detail = admin_client.get(f"/admin/clicktoagent/webhookevent/{event.pk}/change/")
+    assert detail.status_code == 200
+    assert b"&quot;phone_to_call&quot;: &quot;12&quot;" in detail.content  # the raw body
+    assert b"is not a phone number" in detail.content or b"not a valid" in detail.content
+    assert admin_client.get("/admin/clicktoagent/crmusermapping/add/").status_code == 200
+
+
+def test_admin_process_again_after_fixing_the_mapping(
+    webhook_settings: SandboxServer, demo_data, admin_client
+) -> None:
+    demo_data["casey"].queues.clear()
+    mapping = CrmUserMapping.objects.create(
+        provider="hubspot", crm_user_id="61", agent=demo_data["casey"]
+    )
+    hubspot_delivery({"hs_object_id": "6", "phone": "3125550123", "hubspot_owner_id": "61"})
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.REJECTED
+    mapping.agent = demo_data["sam"]
+    mapping.save()
+    url = "/admin/clicktoagent/webhookevent/"
+    response = admin_client.post(
+        url, {"action": "process_again", "_selected_action": [event.pk]}, follow=True
+    )
+    assert b"processed: call attempt(s)" in response.content
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert event.attempts.get().agent.agent_id == "98766"
+    assert len(webhook_settings.requests()) == 1
+    # A processed event is not processed again: the call is not placed twice.
+    response = admin_client.post(
+        url, {"action": "process_again", "_selected_action": [event.pk]}, follow=True
+    )
+    assert b"only rejected, ignored or unprocessed events" in response.content
+    assert len(webhook_settings.requests()) == 1
+
+
+def test_process_again_needs_the_place_call_permission(webhook_settings, demo_data) -> None:
+    body = json_body({"phone_to_call": ""})
+    post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body))
+    user = User.objects.create_user("viewer", password="pw-for-tests-only", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client = Client()
+    client.force_login(user)
+    response = client.get("/admin/clicktoagent/webhookevent/")
+    assert response.status_code == 200
+    assert b"rejected" in response.content
+    assert b"process_again" not in response.content
+    user.user_permissions.add(Permission.objects.get(codename="place_call"))
+    assert b"process_again" in client.get("/admin/clicktoagent/webhookevent/").content
