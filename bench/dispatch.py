@@ -134,10 +134,8 @@ def main() -> None:
     lines = [
         "Attempts queued on Redis, dispatched by N `manage.py rqworker` processes (one",
         "forked job process per call) against the local DialogTech emulator, PostgreSQL as",
-        "the database; time runs from the first dispatch to the last outcome stored. Each",
-        "call runs in a freshly forked job process that opens its own database connection;",
-        "on a machine with few cores that CPU cost, not the emulator, is the limit, so more",
-        "workers than cores does not add throughput.",
+        "the database; time runs from the first dispatch to the last outcome stored,",
+        "including each job's fork and its own database connection.",
         "",
         "| workers | attempts | placed | seconds | attempts/s |",
         "| ---: | ---: | ---: | ---: | ---: |",
