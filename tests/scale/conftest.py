@@ -131,14 +131,21 @@ class Workers:
         return [p for p in self.procs if p.poll() is None]
 
     @staticmethod
-    def horses(proc: subprocess.Popen[bytes]) -> list[int]:
-        """The work-horse children of a worker (each runs in its own process group)."""
+    def children(proc: subprocess.Popen[bytes]) -> list[int]:
+        """A worker's child processes: its work horse and its scheduler."""
         try:
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            return [
+                int(pid)
+                for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            ]
         except OSError:
             return []
+
+    @classmethod
+    def horses(cls, proc: subprocess.Popen[bytes]) -> list[int]:
+        """The work-horse children of a worker (each runs in its own process group)."""
         horses = []
-        for child in map(int, children):
+        for child in cls.children(proc):
             try:
                 if os.getpgid(child) == child:
                     horses.append(child)
@@ -146,7 +153,17 @@ class Workers:
                 continue
         return horses
 
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and its children at once, as when its machine dies."""
+        children = self.children(proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        proc.wait(timeout=10)
+
     def stop(self) -> None:
+        family = [child for proc in self.alive() for child in self.children(proc)]
         for proc in self.alive():
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -161,6 +178,11 @@ class Workers:
                     os.killpg(horse, signal.SIGKILL)
                 proc.kill()
                 proc.wait(timeout=5)
+        # Nothing outlives the test, not even the scheduler of a worker that was killed.
+        for child in family:
+            with contextlib.suppress(OSError):
+                if b"rqworker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    os.kill(child, signal.SIGKILL)
 
     def logs(self, tail: int | None = None) -> str:
         return "\n".join(
