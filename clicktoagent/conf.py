@@ -82,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_WEBHOOK_USER": "",
     "PIPEDRIVE_WEBHOOK_PASSWORD": "",
     "PIPEDRIVE_DIAL_ACTIONS": ("create",),
+    # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
+    # None turns this throttle off. Counted in Django's default cache.
+    "API_CREATE_THROTTLE_RATE": "60/minute",
 }
 
 # Keys that hold secrets: never shown, logged or stored.

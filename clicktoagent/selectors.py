@@ -158,3 +158,14 @@ def agent_success_rates(*, start: date, end: date) -> list[AgentSuccessRate]:
         for a in agents
     ]
     return sorted(rates, key=lambda r: -(r.success_rate or 0.0))
+
+
+
+def agent_list() -> QuerySet[Agent]:
+    """Agents with their queues loaded in one more query."""
+    return Agent.objects.prefetch_related("queues").order_by("agent_id")
+
+
+def queue_list() -> QuerySet[Queue]:
+    """Queues, by queue_id."""
+    return Queue.objects.order_by("queue_id")

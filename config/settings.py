@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
     "clicktoagent",
     "config.demo",
 ]
@@ -126,6 +127,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI schema of the clicktoagent REST API (`manage.py spectacular`, /clicktoagent/api/schema/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-clicktoagent API",
+    "DESCRIPTION": "Place DialogTech Click-to-Agent calls; manage agents and queues.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["clicktoagent.api.schema.only_clicktoagent_api"],
 }
 
 CLICKTOAGENT = {

@@ -1,3 +1,28 @@
-from django.urls import URLPattern, URLResolver
+"""REST API routes, under the app's ``api/`` (``/clicktoagent/api/`` in the demo)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("call-attempts", views.CallAttemptViewSet, basename="call-attempt")
+router.register("agents", views.AgentViewSet, basename="agent")
+router.register("queues", views.QueueViewSet, basename="queue")
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *router.urls,
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={
+                "TITLE": "django-clicktoagent API",
+                "DESCRIPTION": "Place DialogTech Click-to-Agent calls; manage agents and queues.",
+                "COMPONENT_SPLIT_REQUEST": True,
+                "PREPROCESSING_HOOKS": ["clicktoagent.api.schema.only_clicktoagent_api"],
+            }
+        ),
+        name="api-schema",
+    ),
+]

@@ -1,0 +1,70 @@
+"""OpenAPI schema helpers (drf-spectacular): the error bodies and the endpoint filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+from .serializers import ErrorSerializer
+
+# A 400 answer: field name -> messages (DRF's validation error shape). A body that is not
+# JSON answers {"detail": "..."}; a list field answers {"field": {"index": [messages]}}.
+_MESSAGES: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Field name -> what was wrong with it. `non_field_errors` for the whole body.",
+    "additionalProperties": {
+        "anyOf": [
+            _MESSAGES,
+            {"type": "string"},
+            {"type": "object", "additionalProperties": _MESSAGES},
+        ]
+    },
+}
+
+BAD_REQUEST = OpenApiResponse(
+    VALIDATION_ERROR_SCHEMA,
+    description="Invalid input: nothing was stored or sent.",
+    examples=[
+        OpenApiExample(
+            "Invalid phone number",
+            value={
+                "phone_to_call": [
+                    "'555-01' is not a valid phone number (check the area "
+                    "code and the number of digits)."
+                ]
+            },
+            status_codes=["400"],
+        )
+    ],
+)
+UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="Not authenticated.")
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Authenticated, but not permitted.")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object.")
+CONFLICT_IDEMPOTENCY = OpenApiResponse(
+    ErrorSerializer,
+    description="The Idempotency-Key was already used with a different request.",
+)
+CONFLICT_STATE = OpenApiResponse(
+    ErrorSerializer, description="The attempt is not in a state that allows this."
+)
+THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many attempts created; the Retry-After header says when to try again.",
+)
+
+ERRORS_READ = {401: UNAUTHENTICATED, 403: FORBIDDEN}
+
+
+def only_clicktoagent_api(
+    endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
+) -> list[tuple[str, str, str, Any]]:
+    """Keep only this app's REST API in the schema, wherever the host mounts it."""
+    return [
+        endpoint
+        for endpoint in endpoints
+        if getattr(getattr(endpoint[3], "cls", None), "__module__", "").startswith(
+            "clicktoagent.api."
+        )
+    ]

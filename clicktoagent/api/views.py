@@ -1,0 +1,391 @@
+"""REST API views: input serializer -> one service or selector -> output serializer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from .. import selectors, services
+from ..models import Agent, CallAttempt, Queue
+from . import schema
+from .exceptions import exception_handler
+from .permissions import CanPlaceCalls, CanViewCallAttempts, ModelPermissions
+from .serializers import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    AgentInputSerializer,
+    AgentSerializer,
+    CallAttemptCreateSerializer,
+    CallAttemptFilterSerializer,
+    CallAttemptSerializer,
+    QueueInputSerializer,
+    QueueSerializer,
+    parse_idempotency_key,
+)
+from .throttling import CallAttemptCreateThrottle
+
+Source = CallAttempt.Source
+UNFINISHED = (CallAttempt.Status.PENDING, CallAttempt.Status.DISPATCHING)
+
+
+class Pagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except NotFound as err:  # DRF answers 404 for a bad cursor; it is bad input.
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from err
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError as err:  # A well-formed cursor holding a bad position.
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from err
+
+
+class CallAttemptPagination(Pagination):
+    ordering = ("-created_at", "-id")
+
+
+class AgentPagination(Pagination):
+    ordering = ("agent_id",)
+
+
+class QueuePagination(Pagination):
+    ordering = ("queue_id",)
+
+
+class ApiViewMixin:
+    """What every view of this API shares, whatever the host's DRF settings say."""
+
+    def get_exception_handler(self) -> Callable[..., Response | None]:
+        return exception_handler
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Answer 401 with a challenge whenever any configured scheme has one (DRF only
+        # asks the first, and session authentication has none, which would give 403).
+        for authenticator in self.get_authenticators():  # type: ignore[attr-defined]
+            header = authenticator.authenticate_header(request)
+            if header:
+                return str(header)
+        return ""
+
+    @classmethod
+    def as_view(cls, *args: Any, **kwargs: Any) -> Any:
+        # Never inside ATOMIC_REQUESTS: the service's own transaction must commit before
+        # the response, so that the call is dispatched (or queued) while we answer.
+        view = super().as_view(*args, **kwargs)  # type: ignore[misc]
+        return transaction.non_atomic_requests(view)
+
+
+def _requester(request: Request) -> AbstractBaseUser:
+    user = request.user
+    assert isinstance(user, AbstractBaseUser), "IsAuthenticated lets only users in"
+    return user
+
+
+def _attempt_response(attempt: CallAttempt, *, created: bool) -> Response:
+    """200 for an idempotent repeat, 201 when dispatch finished, 202 when still queued."""
+    code: int
+    if not created:
+        code = status.HTTP_200_OK
+    elif attempt.status in UNFINISHED:
+        code = status.HTTP_202_ACCEPTED
+    else:
+        code = status.HTTP_201_CREATED
+    return Response(CallAttemptSerializer(attempt).data, status=code)
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A key of your choosing (e.g. a UUID) that makes the request safe to repeat: a "
+        "repeat with the same key and body answers 200 with the first attempt and places "
+        "no second call; the same key with a different body answers 409. Keys are scoped "
+        "to the authenticated user."
+    ),
+)
+
+ATTEMPT_CREATED = OpenApiResponse(
+    CallAttemptSerializer,
+    description="The call was dispatched within the request; `status` is its outcome "
+    "(`placed`, `failed` with DialogTech's `result_description`, or `unknown`).",
+)
+ATTEMPT_ACCEPTED = OpenApiResponse(
+    CallAttemptSerializer,
+    description="The attempt was stored and its dispatch queued; it is still `pending`.",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List call attempts",
+        parameters=[CallAttemptFilterSerializer],
+        responses={
+            200: CallAttemptSerializer(many=True),
+            400: schema.BAD_REQUEST,
+            **schema.ERRORS_READ,
+        },
+    ),
+    retrieve=extend_schema(
+        summary="Get a call attempt",
+        responses={200: CallAttemptSerializer, 404: schema.NOT_FOUND, **schema.ERRORS_READ},
+    ),
+)
+class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
+    """Place calls through DialogTech and follow their outcome."""
+
+    serializer_class = CallAttemptSerializer
+    pagination_class = CallAttemptPagination
+    lookup_value_regex = r"[^/]+"  # Not digits only: a bad id is a JSON 404 from DRF.
+
+    def get_queryset(self) -> QuerySet[CallAttempt]:
+        return selectors.call_attempt_list()
+
+    def get_permissions(self) -> Sequence[BasePermission]:
+        if self.action in ("create", "retry", "cancel"):
+            return [permissions.IsAuthenticated(), CanPlaceCalls()]
+        return [permissions.IsAuthenticated(), CanViewCallAttempts()]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        throttles = list(super().get_throttles())
+        if self.action in ("create", "retry"):
+            throttles.append(CallAttemptCreateThrottle())
+        return throttles
+
+    def list(self, request: Request) -> Response:
+        filters = CallAttemptFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        attempts = selectors.call_attempt_list(**filters.validated_data)
+        page = self.paginate_queryset(attempts)
+        return self.get_paginated_response(CallAttemptSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(CallAttemptSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Place a call",
+        request=CallAttemptCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            200: OpenApiResponse(
+                CallAttemptSerializer,
+                description="A repeat with the same Idempotency-Key and body: the first "
+                "attempt, as it is now. No second call was placed.",
+            ),
+            201: ATTEMPT_CREATED,
+            202: ATTEMPT_ACCEPTED,
+            400: schema.BAD_REQUEST,
+            **schema.ERRORS_READ,
+            409: schema.CONFLICT_IDEMPOTENCY,
+            429: schema.THROTTLED,
+        },
+        examples=[
+            OpenApiExample(
+                "Call a contact",
+                value={
+                    "queue_id": "12345",
+                    "agent_id": "98765",
+                    "phone_to_call": "(312) 555-0123",
+                    "contact_ref": "hubspot:contact:501",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        key = parse_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+        data = CallAttemptCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attempt, created = services.call_attempt_get_or_create(
+            **data.validated_data,
+            source=Source.API,
+            requested_by=_requester(request),
+            # Keys are scoped to the user, so one client cannot collide with another's.
+            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+        )
+        # The dispatch ran (or was queued) when the service's transaction committed.
+        return _attempt_response(self.get_queryset().get(pk=attempt.pk), created=created)
+
+    @extend_schema(
+        summary="Retry a failed or unknown attempt",
+        description="Makes a new attempt with the same call details, linked by `retry_of`. "
+        "An attempt is retried at most once: repeating this answers with the same new "
+        "attempt. For an `unknown` attempt the contact may already have been called.",
+        request=None,
+        responses={
+            201: ATTEMPT_CREATED,
+            202: ATTEMPT_ACCEPTED,
+            **schema.ERRORS_READ,
+            404: schema.NOT_FOUND,
+            409: schema.CONFLICT_STATE,
+            429: schema.THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        retry = services.call_attempt_retry(
+            attempt=self.get_object(), source=Source.API, requested_by=_requester(request)
+        )
+        return _attempt_response(self.get_queryset().get(pk=retry.pk), created=True)
+
+    @extend_schema(
+        summary="Cancel a pending attempt",
+        request=None,
+        responses={
+            200: CallAttemptSerializer,
+            **schema.ERRORS_READ,
+            404: schema.NOT_FOUND,
+            409: schema.CONFLICT_STATE,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        attempt = services.call_attempt_cancel(attempt=self.get_object())
+        return Response(CallAttemptSerializer(self.get_queryset().get(pk=attempt.pk)).data)
+
+
+def _crud_schema(
+    name: str, output: type[Any], input_: type[Any], lookup: str
+) -> Callable[[type[Any]], type[Any]]:
+    reads = {**schema.ERRORS_READ}
+    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ}
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"List {name}s",
+            responses={200: output(many=True), 400: schema.BAD_REQUEST, **reads},
+        ),
+        retrieve=extend_schema(
+            summary=f"Get a {name} by {lookup}",
+            responses={200: output, 404: schema.NOT_FOUND, **reads},
+        ),
+        create=extend_schema(
+            summary=f"Create a {name}", request=input_, responses={201: output, **writes}
+        ),
+        update=extend_schema(
+            summary=f"Change a {name}",
+            request=input_,
+            responses={200: output, 404: schema.NOT_FOUND, **writes},
+        ),
+        partial_update=extend_schema(
+            summary=f"Change some fields of a {name}",
+            request=input_,
+            responses={200: output, 404: schema.NOT_FOUND, **writes},
+        ),
+    )
+
+
+class ManagedViewSet(
+    ApiViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Any],
+):
+    """List, retrieve, create and update (no delete: deactivate with is_active)."""
+
+    permission_classes = [permissions.IsAuthenticated, ModelPermissions]
+    lookup_value_regex = r"[^/]+"
+    input_serializer_class: type[Any]
+
+    def get_object(self) -> Any:
+        # PostgreSQL cannot even compare text holding NUL: no such object, not a 500.
+        if "\x00" in str(self.kwargs.get(self.lookup_field, "")):
+            raise NotFound()
+        return super().get_object()
+
+    def _input(self, request: Request, *, partial: bool) -> dict[str, Any]:
+        data = self.input_serializer_class(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        return dict(data.validated_data)
+
+    def _created(self, instance: Any) -> Response:
+        return Response(self._represent(instance), status=status.HTTP_201_CREATED)
+
+    def _represent(self, instance: Any) -> Any:
+        fresh = self.get_queryset().get(pk=instance.pk)
+        return self.get_serializer(fresh).data
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._update(request, partial=False)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._update(request, partial=True)
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        raise NotImplementedError
+
+
+@_crud_schema("agent", AgentSerializer, AgentInputSerializer, "agent_id")
+class AgentViewSet(ManagedViewSet):
+    """DialogTech agents and their queue memberships."""
+
+    serializer_class = AgentSerializer
+    input_serializer_class = AgentInputSerializer
+    pagination_class = AgentPagination
+    lookup_field = "agent_id"
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return selectors.agent_list()
+
+    def create(self, request: Request) -> Response:
+        return self._created(services.agent_create(**self._input(request, partial=False)))
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        agent = services.agent_update(
+            agent=self.get_object(), data=self._input(request, partial=partial)
+        )
+        return Response(self._represent(agent))
+
+
+@_crud_schema("queue", QueueSerializer, QueueInputSerializer, "queue_id")
+class QueueViewSet(ManagedViewSet):
+    """DialogTech queues (call distributor building blocks)."""
+
+    serializer_class = QueueSerializer
+    input_serializer_class = QueueInputSerializer
+    pagination_class = QueuePagination
+    lookup_field = "queue_id"
+
+    def get_queryset(self) -> QuerySet[Queue]:
+        return selectors.queue_list()
+
+    def create(self, request: Request) -> Response:
+        return self._created(services.queue_create(**self._input(request, partial=False)))
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        queue = services.queue_update(
+            queue=self.get_object(), data=self._input(request, partial=partial)
+        )
+        return Response(self._represent(queue))

@@ -1,0 +1,113 @@
+"""Property-based run of the API against its own schema, on a live server.
+
+Schemathesis (its ``st run`` command) reads the schema from /clicktoagent/api/schema/
+and sends generated requests, valid and invalid, to every operation as a user holding
+every permission. Created attempts really dial the DialogTech emulator. No response may
+be a 5xx, and every documented response must conform to the schema.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.servers.basehttp import WSGIRequestHandler
+from rest_framework.authtoken.models import Token
+
+from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.models import CallAttempt
+
+from .conftest import ALL_PERMISSIONS, API
+
+MAX_EXAMPLES = 25
+TIME_LIMIT = 240  # seconds for the whole run (40-60 s on an idle machine)
+SEED = 20261126
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_conforms_to_its_schema(
+    live_server: Any,
+    sandbox: SandboxServer,
+    demo_data,
+    make_user,
+    settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The test server writes headers and body in separate packets; without TCP_NODELAY
+    # each answer waits ~40 ms for a delayed ACK, which would triple the run's length.
+    monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", True)
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": None}
+    user: User = make_user(*ALL_PERMISSIONS, username="fuzzer")
+    token = Token.objects.create(user=user)
+    # Attempts for the retry and cancel operations to act on (otherwise ids are guesses).
+    failed, pending = (
+        CallAttempt.objects.create(
+            queue=demo_data["sales"],
+            agent=demo_data["dana"],
+            phone_to_call="3125550123",
+            record=0,
+            warning=1,
+            source="api",
+            status=status,
+        )
+        for status in ("failed", "pending")
+    )
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        "[[operations]]\n"
+        'include-path-regex = "/retry/$"\n'
+        f'parameters = {{ "path.id" = {failed.pk} }}\n'
+        "[[operations]]\n"
+        'include-path-regex = "/cancel/$"\n'
+        f'parameters = {{ "path.id" = {pending.pk} }}\n'
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        f"{live_server.url}{API}/schema/",
+        "--checks",
+        "not_a_server_error,response_schema_conformance",
+        "--header",
+        f"Authorization: Token {token.key}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        # Generation speed depends on the machine's load, not on the API.
+        "--suppress-health-check",
+        "all",
+        "--generation-database",
+        "none",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        check=False,
+    )
+    assert run.returncode == 0, f"schemathesis found problems:\n{run.stdout}\n{run.stderr}"
+    assert "15 selected / 15 total" in run.stdout
+    # The fuzzer got past validation: it placed real calls, retried and cancelled.
+    assert any(entry["sid"] for entry in sandbox.requests())
+    assert CallAttempt.objects.filter(retry_of=failed).exists()
+    pending.refresh_from_db()
+    assert pending.status == CallAttempt.Status.CANCELLED
