@@ -53,6 +53,21 @@ browser:
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
+.PHONY: worker reconcile reconciler
+
+## One RQ worker (TASKS_BACKEND=rq; REDIS_URL, DATABASE_URL from the environment or .env).
+## Run any number, on any number of machines. SIGTERM: finish the current call, then stop.
+worker: venv
+	TASKS_BACKEND=rq $(BIN)/python manage.py rqworker --with-scheduler default
+
+## Reconcile once: queue lost pending attempts again, mark lost dispatching ones unknown.
+reconcile: venv
+	$(BIN)/python manage.py clicktoagent_reconcile
+
+## Keep reconciling every RECONCILE_EVERY seconds (default 30) until SIGTERM.
+reconciler: venv
+	$(BIN)/python manage.py clicktoagent_reconcile --every $${RECONCILE_EVERY:-30}
+
 ## Benchmarks (not tests): results go to bench/README.md.
 bench: venv
 	bash bench/run.sh

@@ -47,6 +47,21 @@ DEFAULTS: dict[str, Any] = {
     # Task backend alias and queue used for dispatch.
     "TASK_BACKEND": "default",
     "TASK_QUEUE_NAME": "default",
+    # Shared state of all workers (circuit breaker, request cap): a Django cache alias.
+    # Use a cache every worker reaches (Redis); a process-local cache shares nothing.
+    "CACHE_ALIAS": "default",
+    # Circuit breaker: after this many consecutive "never reached" failures dispatch
+    # pauses for the cool-down (seconds), then one probe request decides. 0 turns it off.
+    "CIRCUIT_BREAKER_THRESHOLD": 5,
+    "CIRCUIT_BREAKER_COOLDOWN": 30.0,
+    # Most requests to DialogTech per calendar minute, across all workers. 0: no cap.
+    "RATE_LIMIT_PER_MINUTE": 0,
+    # Reconciler: a pending attempt due this many seconds ago is queued again; a
+    # dispatching attempt older than CONNECT_TIMEOUT + READ_TIMEOUT + this margin is unknown.
+    "RECONCILE_PENDING_AFTER": 60.0,
+    "RECONCILE_DISPATCHING_MARGIN": 30.0,
+    # Health check: unhealthy when the oldest pending attempt is older than this (seconds).
+    "HEALTH_MAX_PENDING_AGE": 300.0,
     # CRM webhooks (docs/webhooks.md). Secrets come from the environment; an endpoint
     # whose secret is empty refuses every delivery.
     "WEBHOOK_SECRET": "",  # Standard Webhooks "whsec_..." secret of the generic endpoint

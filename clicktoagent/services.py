@@ -9,16 +9,17 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
+from . import reliability
 from .conf import app_settings
 from .dialogtech.client import ClickToAgentRequest, get_client
 from .dialogtech.responses import ClickToAgentResponse
@@ -265,8 +266,21 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
     attempt only one sends it. Requests that certainly never reached DialogTech are
     retried with backoff up to ``MAX_TRIES``; anything that may have reached it and
     gave no usable answer ends ``unknown`` and is never retried automatically.
+
+    While the circuit breaker is open, or the per-minute request cap is used up, the
+    attempt is not claimed: it stays ``pending`` with ``next_try_at`` set, and a
+    deferred task (or the reconciler) sends it later.
     """
     while True:
+        status = (
+            CallAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
+        )
+        if status != Status.PENDING:
+            # Checked before the breaker so a duplicate task never uses up the probe.
+            return _not_dispatched(attempt_id)
+        hold = reliability.circuit_allows() or reliability.rate_limit_acquire()
+        if hold is not None:
+            return _postpone(attempt_id, hold=hold)
         now = timezone.now()
         claimed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
             status=Status.DISPATCHING,
@@ -274,16 +288,15 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
             next_try_at=None,
             tries=F("tries") + 1,
         )
-        attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
         if not claimed:
-            logger.info(
-                "call attempt %s not dispatched: it is %s",
-                attempt_id,
-                attempt.status,
-                extra={"attempt_id": attempt_id, "status": attempt.status},
-            )
-            return attempt
+            return _not_dispatched(attempt_id)
+        attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
         started = time.monotonic()
+        logger.info(
+            "call attempt %s dispatching",
+            attempt_id,
+            extra={"attempt_id": attempt_id, "status": attempt.status, "tries": attempt.tries},
+        )
         request = ClickToAgentRequest(
             queue_id=attempt.queue.queue_id,
             agent_id=attempt.agent.agent_id,
@@ -296,6 +309,7 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
         try:
             response = get_client().click_to_agent(request)
         except NotSentError as err:
+            reliability.circuit_record_not_sent()
             if attempt.tries >= app_settings.MAX_TRIES:
                 return _finish(
                     attempt,
@@ -308,8 +322,11 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
                 continue
             return CallAttempt.objects.get(pk=attempt_id)
         except (ConfigurationError, RejectedError) as err:
+            if isinstance(err, RejectedError):
+                reliability.circuit_record_reached()
             return _finish(attempt, Status.FAILED, error=str(err), started=started)
         except MaybeSentError as err:
+            reliability.circuit_record_reached()
             return _finish(attempt, Status.UNKNOWN, error=str(err), started=started)
         except Exception as err:
             # A bug of ours after the claim: we cannot tell whether the call went out.
@@ -324,10 +341,24 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
                 error=f"Unexpected error while placing the call ({type(err).__name__}).",
                 started=started,
             )
+        reliability.circuit_record_reached()
         return _finish_with_response(attempt, response, started=started)
 
 
+def _not_dispatched(attempt_id: int) -> CallAttempt:
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    logger.info(
+        "call attempt %s not dispatched: it is %s",
+        attempt_id,
+        attempt.status,
+        extra={"attempt_id": attempt_id, "status": attempt.status},
+    )
+    return attempt
+
+
 def _backoff(tries: int, retry_after: float | None) -> float:
+    """Seconds to wait before try ``tries + 1``: DialogTech's ``Retry-After`` when it
+    gave one (capped), else exponential backoff with jitter."""
     if retry_after is not None:
         return min(float(retry_after), float(app_settings.RETRY_BACKOFF_MAX))
     base = float(app_settings.RETRY_BACKOFF) * (2 ** (tries - 1))
@@ -336,31 +367,145 @@ def _backoff(tries: int, retry_after: float | None) -> float:
     return float(capped * random.uniform(0.5, 1.0))  # noqa: S311
 
 
+def _task_backend_supports_defer() -> bool:
+    from django_tasks import task_backends
+
+    return bool(task_backends[app_settings.TASK_BACKEND].supports_defer)
+
+
 def _release_for_retry(attempt: CallAttempt, *, delay: float, reason: str) -> bool:
     """Put a never-sent attempt back to ``pending`` for another try.
 
     Returns True when the caller should retry now (in this process, after sleeping),
-    False when a deferred task will retry it.
+    False when a deferred task will retry it. A backend that can defer (RQ) always
+    gets a deferred task, so a worker never sleeps; the immediate backend retries
+    in-process after at most ``INLINE_RETRY_MAX_WAIT`` seconds.
     """
-    from django_tasks import task_backends
-
     next_try_at = timezone.now() + timedelta(seconds=delay)
-    CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
+    released = CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
         status=Status.PENDING, next_try_at=next_try_at, error=reason
     )
+    if not released:
+        # The reconciler gave up on it meanwhile: never send it again.
+        return False
     logger.info(
         "call attempt %s not sent (%s); retrying in %.1f s",
         attempt.pk,
         reason,
         delay,
-        extra={"attempt_id": attempt.pk, "tries": attempt.tries},
+        extra={"attempt_id": attempt.pk, "status": Status.PENDING, "tries": attempt.tries},
     )
-    backend = task_backends[app_settings.TASK_BACKEND]
-    if backend.supports_defer and delay > float(app_settings.INLINE_RETRY_MAX_WAIT):
+    if _task_backend_supports_defer():
         call_attempt_enqueue(attempt_id=attempt.pk, run_after=next_try_at)
         return False
     time.sleep(min(delay, float(app_settings.INLINE_RETRY_MAX_WAIT)))
     return True
+
+
+def _postpone(attempt_id: int, *, hold: reliability.Hold) -> CallAttempt:
+    """Leave an unclaimed attempt ``pending`` until ``hold.retry_at``.
+
+    A backend that can defer gets a task for then; otherwise the reconciler sends it
+    once it is due (``next_try_at``).
+    """
+    next_try_at = datetime.fromtimestamp(hold.retry_at, tz=UTC)
+    postponed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
+        next_try_at=next_try_at
+    )
+    if postponed and _task_backend_supports_defer():
+        call_attempt_enqueue(attempt_id=attempt_id, run_after=next_try_at)
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    logger.info(
+        "call attempt %s postponed until %s: %s",
+        attempt_id,
+        next_try_at.isoformat(),
+        hold.reason,
+        extra={"attempt_id": attempt_id, "status": attempt.status, "tries": attempt.tries},
+    )
+    return attempt
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    requeued: list[int]
+    marked_unknown: list[int]
+
+
+def call_attempt_reconcile(
+    *,
+    pending_after: float | None = None,
+    dispatching_after: float | None = None,
+    limit: int = 1000,
+) -> ReconcileReport:
+    """Repair what lost tasks and lost workers left behind; safe to run concurrently.
+
+    - A ``pending`` attempt due (``next_try_at``, else ``created_at``) more than
+      ``pending_after`` seconds ago lost its task: it is queued again. The
+      conditional UPDATE that moves ``next_try_at`` to now is a lease, so of several
+      reconcilers running at once exactly one queues each attempt.
+    - A ``dispatching`` attempt claimed more than ``dispatching_after`` seconds ago
+      (default: connect + read timeout + ``RECONCILE_DISPATCHING_MARGIN``) lost its
+      worker mid-call: it becomes ``unknown`` and is never dialled again.
+    """
+    if pending_after is None:
+        pending_after = float(app_settings.RECONCILE_PENDING_AFTER)
+    if dispatching_after is None:
+        dispatching_after = (
+            float(app_settings.CONNECT_TIMEOUT)
+            + float(app_settings.READ_TIMEOUT)
+            + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+        )
+    now = timezone.now()
+    pending_cutoff = now - timedelta(seconds=pending_after)
+    lost_task = Q(status=Status.PENDING) & (
+        Q(next_try_at__isnull=True, created_at__lte=pending_cutoff)
+        | Q(next_try_at__lte=pending_cutoff)
+    )
+    requeued: list[int] = []
+    for pk in CallAttempt.objects.filter(lost_task).order_by("pk").values_list("pk", flat=True)[
+        :limit
+    ]:
+        if CallAttempt.objects.filter(lost_task, pk=pk).update(next_try_at=now):
+            call_attempt_enqueue(attempt_id=pk)
+            requeued.append(pk)
+            logger.info(
+                "call attempt %s queued again by the reconciler",
+                pk,
+                extra={"attempt_id": pk, "status": Status.PENDING},
+            )
+
+    dispatching_cutoff = now - timedelta(seconds=dispatching_after)
+    lost_worker = Q(status=Status.DISPATCHING, dispatched_at__lte=dispatching_cutoff)
+    marked: list[int] = []
+    for pk in CallAttempt.objects.filter(lost_worker).order_by("pk").values_list("pk", flat=True)[
+        :limit
+    ]:
+        with transaction.atomic():
+            updated = CallAttempt.objects.filter(lost_worker, pk=pk).update(
+                status=Status.UNKNOWN,
+                error=(
+                    f"No outcome was recorded within {dispatching_after:g} s of sending "
+                    "(the worker was lost); the call may have been placed."
+                ),
+                finished_at=now,
+                next_try_at=None,
+            )
+            if not updated:
+                continue
+            attempt = CallAttempt.objects.get(pk=pk)
+            _copy_outcome_to_contact(attempt)
+            transaction.on_commit(
+                lambda attempt=attempt: call_attempt_finished.send(  # type: ignore[misc]
+                    sender=CallAttempt, attempt=attempt
+                )
+            )
+        marked.append(pk)
+        logger.warning(
+            "call attempt %s unknown: its worker was lost mid-call",
+            pk,
+            extra={"attempt_id": pk, "status": Status.UNKNOWN, "tries": attempt.tries},
+        )
+    return ReconcileReport(requeued=requeued, marked_unknown=marked)
 
 
 def _finish_with_response(

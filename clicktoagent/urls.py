@@ -9,5 +9,6 @@ app_name = "clicktoagent"
 urlpatterns = [
     path("api/", include("clicktoagent.api.urls")),
     path("webhooks/", include("clicktoagent.webhooks.urls")),
+    path("health/", include("clicktoagent.health")),
     path("call/", views.call_button, name="call"),
 ]

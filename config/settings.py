@@ -7,8 +7,10 @@ file beside ``manage.py``) through django-environ; see ``.env.example``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,10 +86,40 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static"
 LOGIN_URL = "admin:login"
 
-# Django's Tasks framework: "immediate" places the call inside the request.
-TASKS = {
-    "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
-}
+# Django's Tasks framework: "immediate" places the call inside the request; "rq" queues
+# it on Redis for `make worker` processes (see docs/scale.md).
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="immediate")
+REDIS_URL = env.str("REDIS_URL", default="")
+TASKS: dict[str, dict[str, Any]]
+if TASKS_BACKEND == "immediate":
+    TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    }
+elif TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {
+        "default": {
+            "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
+            # Seconds a job may run before RQ kills it (one call takes at most the
+            # connect + read timeouts).
+            "DEFAULT_TIMEOUT": env.int("RQ_JOB_TIMEOUT", default=180),
+        },
+    }
+    # Workers must run jobs with django-tasks-rq's job class (it calls the Task).
+    RQ = {
+        "JOB_CLASS": "django_tasks_rq.backend.Job",
+        "WORKER_CLASS": "clicktoagent.workers.Worker",
+    }
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be 'immediate' or 'rq', got {TASKS_BACKEND!r}.")
+
+# Shared state of the workers (circuit breaker, request cap). Without REDIS_URL the
+# cache is local to each process, so each process has its own breaker and cap.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -113,6 +145,16 @@ CLICKTOAGENT = {
     "ACCESS_KEY": env.str("DIALOGTECH_ACCESS_KEY", default=""),
     "SECRET_ACCESS_KEY": env.str("DIALOGTECH_SECRET_ACCESS_KEY", default=""),
     "READ_TIMEOUT": env.float("DIALOGTECH_TIMEOUT", default=20.0),
+    "CONNECT_TIMEOUT": env.float("DIALOGTECH_CONNECT_TIMEOUT", default=5.0),
+    "MAX_TRIES": env.int("CLICKTOAGENT_MAX_TRIES", default=3),
+    "RETRY_BACKOFF": env.float("CLICKTOAGENT_RETRY_BACKOFF", default=1.0),
+    "CIRCUIT_BREAKER_THRESHOLD": env.int("CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD", default=5),
+    "CIRCUIT_BREAKER_COOLDOWN": env.float("CLICKTOAGENT_CIRCUIT_BREAKER_COOLDOWN", default=30.0),
+    "RATE_LIMIT_PER_MINUTE": env.int("CLICKTOAGENT_RATE_LIMIT_PER_MINUTE", default=0),
+    "RECONCILE_PENDING_AFTER": env.float("CLICKTOAGENT_RECONCILE_PENDING_AFTER", default=60.0),
+    "RECONCILE_DISPATCHING_MARGIN": env.float(
+        "CLICKTOAGENT_RECONCILE_DISPATCHING_MARGIN", default=30.0
+    ),
     # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
     "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),
     "HUBSPOT_CLIENT_SECRET": env.str("HUBSPOT_CLIENT_SECRET", default=""),
@@ -127,14 +169,27 @@ CLICKTOAGENT = {
     },
 }
 
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', got {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "clicktoagent.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # LOG_FORMAT=json: one JSON object per line, with each attempt's fields.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+        }
+    },
     "loggers": {
         "clicktoagent": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # RQ workers' own lines, in the same format.
+        "rq": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

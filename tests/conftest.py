@@ -75,3 +75,13 @@ def demo_data(db: None) -> dict[str, Any]:
     sam.queues.add(sales)
     casey.queues.add(support)
     return {"sales": sales, "support": support, "dana": dana, "sam": sam, "casey": casey}
+
+
+@pytest.fixture(autouse=True)
+def _circuit_breaker_closed() -> Iterator[None]:
+    """Each test starts with the circuit breaker closed (its state is in the cache)."""
+    from clicktoagent.reliability import circuit_reset
+
+    circuit_reset()
+    yield
+    circuit_reset()
