@@ -18,7 +18,10 @@ $PY manage.py demo_setup
 
 $PY manage.py clicktoagent_sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" &
 SANDBOX_PID=$!
-trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT INT TERM
+# Sends attempts held back (e.g. by an open circuit breaker) once DialogTech is reachable.
+$PY manage.py clicktoagent_reconcile --every 30 &
+RECONCILER_PID=$!
+trap 'kill $SANDBOX_PID $RECONCILER_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 
