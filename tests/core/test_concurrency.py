@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import call_attempt_dispatch, call_attempt_get_or_create
+from tests.conftest import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "3125550123"}
-
-
-def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
-    """Run ``work`` in ``count`` threads released at the same moment."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def target() -> None:
-        try:
-            barrier.wait()
-            outcome = work()
-        except Exception as err:  # collected and asserted on by the caller
-            outcome = err
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=target) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_concurrent_dispatch_claims_once(sandbox: SandboxServer, demo_data) -> None:

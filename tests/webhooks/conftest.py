@@ -6,18 +6,18 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.webhooks.hubspot import signature_v3
+from tests.conftest import run_together  # noqa: F401  (re-exported for the provider tests)
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HUBSPOT_SECRET = "hubspot-client-secret-5d1c0b7e"
@@ -180,31 +180,6 @@ def callback_server() -> Iterator[CallbackServer]:
     yield state
     server.shutdown()
     server.server_close()
-
-
-def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
-    """Run ``work`` in ``count`` threads released at the same moment."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def target() -> None:
-        try:
-            barrier.wait()
-            outcome = work()
-        except Exception as err:  # collected and asserted on by the caller
-            outcome = err
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=target) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def json_body(data: Any) -> bytes:
