@@ -12,14 +12,14 @@ export DIALOGTECH_BASE_URL=${DIALOGTECH_BASE_URL:-http://127.0.0.1:${SANDBOX_POR
 export DIALOGTECH_ACCESS_KEY=${DIALOGTECH_ACCESS_KEY:-sandbox-access-key}
 export DIALOGTECH_SECRET_ACCESS_KEY=${DIALOGTECH_SECRET_ACCESS_KEY:-sandbox-secret-access-key}
 
-$PY manage.py migrate --no-input -v 0
-$PY manage.py loaddata fixtures/demo.json -v 0
-$PY manage.py demo_setup
+$PY manage.py migrate --no-input -v 0 --skip-checks
+$PY manage.py loaddata fixtures/demo.json -v 0 --skip-checks
+$PY manage.py demo_setup --skip-checks
 
 $PY manage.py clicktoagent_sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" &
 SANDBOX_PID=$!
 # Sends attempts held back (e.g. by an open circuit breaker) once DialogTech is reachable.
-$PY manage.py clicktoagent_reconcile --every 30 &
+$PY manage.py clicktoagent_reconcile --every 30 --skip-checks &
 RECONCILER_PID=$!
 trap 'kill $SANDBOX_PID $RECONCILER_PID 2>/dev/null || true' EXIT INT TERM
 
