@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .. import __version__
 from ..conf import app_settings
 from ..exceptions import ConfigurationError, MaybeSentError, NotSentError, RejectedError
-from .redact import install_log_redaction, redact
+from .redact import Secret, install_log_redaction, redact
 from .responses import ClickToAgentResponse, parse_click_to_agent
 
 ACTION = "clickto.agent"
@@ -56,6 +57,8 @@ class ClickToAgentRequest:
 
 
 class DialogTechClient:
+    # Keeps the credentials out of Django's error reports (DEBUG pages, admin e-mails).
+    @sensitive_variables("access_key", "secret_access_key")
     def __init__(
         self,
         *,
@@ -79,7 +82,7 @@ class DialogTechClient:
             )
         self.base_url = base_url
         self.host = parts.netloc
-        self._secrets = (access_key, secret_access_key)
+        self._secrets = (Secret(access_key), Secret(secret_access_key))
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_response_bytes
         self.session = requests.Session()
@@ -94,6 +97,7 @@ class DialogTechClient:
     def close(self) -> None:
         self.session.close()
 
+    @sensitive_variables("access_key", "secret_access_key", "params")
     def click_to_agent(self, request: ClickToAgentRequest) -> ClickToAgentResponse:
         """Ask DialogTech to place the call; return its parsed answer.
 
@@ -106,7 +110,7 @@ class DialogTechClient:
             **request.params(),
             "access_key": access_key,
             "secret_access_key": secret_access_key,
-        }
+        }  # the values are Secret: masked wherever the dict is printed
         try:
             response = self.session.get(
                 self.base_url, params=params, timeout=self._timeout, stream=True
@@ -208,8 +212,8 @@ def get_client() -> DialogTechClient:
     """The client for the current settings, built once per thread and reused."""
     key = (
         app_settings.BASE_URL,
-        app_settings.ACCESS_KEY,
-        app_settings.SECRET_ACCESS_KEY,
+        Secret(app_settings.ACCESS_KEY),
+        Secret(app_settings.SECRET_ACCESS_KEY),
         float(app_settings.CONNECT_TIMEOUT),
         float(app_settings.READ_TIMEOUT),
         int(app_settings.MAX_RESPONSE_BYTES),

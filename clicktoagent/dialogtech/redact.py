@@ -10,6 +10,19 @@ REDACTED = "[redacted]"
 _CREDENTIAL_PARAM = re.compile(r"((?:secret_)?access_key=)[^&\s'\"]*", re.IGNORECASE)
 
 
+class Secret(str):
+    """A credential: usable as a string, but its repr never shows the value.
+
+    Django's error pages (with DEBUG on, where no filtering applies) print every local
+    variable of every frame with repr, so credentials held as locals stay masked there.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"'{REDACTED}'"
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask credential query parameters and any of ``secrets`` found in ``text``."""
     text = _CREDENTIAL_PARAM.sub(rf"\1{REDACTED}", text)

@@ -114,3 +114,41 @@ def test_command_output_holds_no_secret(
     out, err = capsys.readouterr()
     assert "unknown" in out
     assert_no_secret(out + err)
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_django_error_reports_hold_no_secret(
+    _sandbox_server: SandboxServer, settings, debug: bool
+) -> None:
+    """Django's error page and e-mails print the locals of every frame."""
+    from django.views.debug import ExceptionReporter
+
+    settings.DEBUG = debug
+    _sandbox_server.reset()
+    _sandbox_server.add_fault("malformed")
+    client = DialogTechClient(
+        base_url=_sandbox_server.url,
+        access_key=ACCESS_KEY,
+        secret_access_key=SECRET_ACCESS_KEY,
+        connect_timeout=0.5,
+        read_timeout=2.0,
+        max_response_bytes=65536,
+    )
+    with pytest.raises(DialogTechError) as info:
+        client.click_to_agent(REQUEST)
+    reporter = ExceptionReporter(None, info.type, info.value, info.tb)
+    text = reporter.get_traceback_text()
+    assert "click_to_agent" in text  # the frame holding the request parameters is shown
+    assert_no_secret(text)
+    assert_no_secret(reporter.get_traceback_html())
+    _sandbox_server.reset()
+
+
+def test_secret_strings_still_work_as_strings() -> None:
+    from clicktoagent.dialogtech.redact import Secret
+
+    secret = Secret("value-123")
+    assert secret == "value-123"
+    assert f"{secret}" == "value-123"
+    assert "value-123" not in repr(secret)
+    assert "value-123" not in repr({"k": secret})
