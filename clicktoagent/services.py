@@ -607,25 +607,25 @@ def call_attempt_cancel(*, attempt: CallAttempt) -> CallAttempt:
     return attempt
 
 
-def call_attempt_retry(
+def call_attempt_retry_get_or_create(
     *,
     attempt: CallAttempt,
     source: str,
     requested_by: AbstractBaseUser | None = None,
-) -> CallAttempt:
+) -> tuple[CallAttempt, bool]:
     """Make a new attempt with the same call details, linked by ``retry_of``.
 
     Only ``failed`` and ``unknown`` attempts can be retried (for ``unknown`` the
     contact may already have been called: callers must make that plain to the
     user). An attempt is retried at most once: retrying it again returns the
-    same new attempt, so a double click never dials twice.
+    same new attempt and ``created=False``, so a double click never dials twice.
     """
     if attempt.status not in (Status.FAILED, Status.UNKNOWN):
         raise InvalidTransitionError(
             f"Call attempt {attempt.pk} is {attempt.status}; only failed or unknown attempts "
             "can be retried."
         )
-    return call_attempt_create(
+    return call_attempt_get_or_create(
         queue_id=attempt.queue.queue_id,
         agent_id=attempt.agent.agent_id,
         phone_to_call=attempt.phone_to_call,
@@ -640,6 +640,18 @@ def call_attempt_retry(
         idempotency_key=f"clicktoagent:retry-of:{attempt.pk}",
         retry_of=attempt,
     )
+
+
+def call_attempt_retry(
+    *,
+    attempt: CallAttempt,
+    source: str,
+    requested_by: AbstractBaseUser | None = None,
+) -> CallAttempt:
+    """Like :func:`call_attempt_retry_get_or_create`, returning only the new attempt."""
+    return call_attempt_retry_get_or_create(
+        attempt=attempt, source=source, requested_by=requested_by
+    )[0]
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,11 @@ ATTEMPT_ACCEPTED = OpenApiResponse(
     CallAttemptSerializer,
     description="The attempt was stored and its dispatch queued; it is still `pending`.",
 )
+ATTEMPT_REPEAT = OpenApiResponse(
+    CallAttemptSerializer,
+    description="A repeat of a request already answered: the attempt it made, as it is "
+    "now. No second call was placed.",
+)
 
 
 @extend_schema_view(
@@ -200,11 +205,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         request=CallAttemptCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
-            200: OpenApiResponse(
-                CallAttemptSerializer,
-                description="A repeat with the same Idempotency-Key and body: the first "
-                "attempt, as it is now. No second call was placed.",
-            ),
+            200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
             400: schema.BAD_REQUEST,
@@ -242,10 +243,11 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     @extend_schema(
         summary="Retry a failed or unknown attempt",
         description="Makes a new attempt with the same call details, linked by `retry_of`. "
-        "An attempt is retried at most once: repeating this answers with the same new "
+        "An attempt is retried at most once: repeating this answers 200 with the same new "
         "attempt. For an `unknown` attempt the contact may already have been called.",
         request=None,
         responses={
+            200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
             **schema.ERRORS_READ,
@@ -256,10 +258,10 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
-        retry = services.call_attempt_retry(
+        retry, created = services.call_attempt_retry_get_or_create(
             attempt=self.get_object(), source=Source.API, requested_by=_requester(request)
         )
-        return _attempt_response(self.get_queryset().get(pk=retry.pk), created=True)
+        return _attempt_response(self.get_queryset().get(pk=retry.pk), created=created)
 
     @extend_schema(
         summary="Cancel a pending attempt",

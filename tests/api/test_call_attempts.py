@@ -348,6 +348,7 @@ def test_retry_a_failed_attempt_places_a_linked_new_one(
     assert body["source"] == "api"
     # A second retry (a double click) answers with the same new attempt.
     again = api.post(f"{URL}{failed['id']}/retry/")
+    assert again.status_code == 200
     assert again.json()["id"] == body["id"]
     assert len(sandbox.requests()) == 2
 
