@@ -20,6 +20,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 from standardwebhooks.webhooks import (
     EmptyWebhookSecretError,
     Webhook,
@@ -55,6 +56,7 @@ FIELDS = (
 )
 
 
+@sensitive_variables("secret")
 def standard_webhook() -> Webhook | None:
     """The verifier for ``WEBHOOK_SECRET``, or None when it is missing or not base64."""
     secret = str(app_settings.WEBHOOK_SECRET or "")

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from ..models import WebhookEvent, WebhookProvider
@@ -71,16 +72,19 @@ def hubspot_uri(uri: str) -> str:
     return "".join(out)
 
 
+@sensitive_variables("secret")
 def signature_v3(*, secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
     message = method.encode() + hubspot_uri(uri).encode() + body + timestamp.encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
 
+@sensitive_variables("secret")
 def signature_v1(*, secret: str, body: bytes) -> str:
     return hashlib.sha256(secret.encode() + body).hexdigest()
 
 
+@sensitive_variables("secret")
 def signature_v2(*, secret: str, method: str, uri: str, body: bytes) -> str:
     return hashlib.sha256(secret.encode() + method.encode() + uri.encode() + body).hexdigest()
 
@@ -135,6 +139,7 @@ class HubSpotWebhookView(WebhookView):
     def is_configured(self) -> bool:
         return bool(app_settings.HUBSPOT_CLIENT_SECRET)
 
+    @sensitive_variables("secret")
     def authenticate(self, request: HttpRequest, body: bytes) -> None:
         secret = str(app_settings.HUBSPOT_CLIENT_SECRET)
         method = request.method or "POST"

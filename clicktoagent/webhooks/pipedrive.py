@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from ..models import WebhookEvent, WebhookProvider
@@ -108,6 +109,7 @@ class PipedriveWebhookView(WebhookView):
     def is_configured(self) -> bool:
         return bool(app_settings.PIPEDRIVE_WEBHOOK_USER and app_settings.PIPEDRIVE_WEBHOOK_PASSWORD)
 
+    @sensitive_variables("header", "encoded", "password", "expected_password")
     def authenticate(self, request: HttpRequest, body: bytes) -> None:
         header = request.headers.get("Authorization", "")
         scheme, _, encoded = header.partition(" ")

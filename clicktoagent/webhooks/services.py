@@ -14,6 +14,7 @@ import requests
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError
@@ -339,6 +340,7 @@ def webhook_callback_payload(*, event: WebhookEvent, attempt: CallAttempt) -> di
     }
 
 
+@sensitive_variables("secret")
 def webhook_callback_deliver(*, event_id: int, attempt_id: int) -> str:
     """POST the outcome of ``attempt_id`` to the event's ``callback_url``, signed the
     Standard Webhooks way with ``WEBHOOK_SECRET``; retried with backoff.

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt, CrmUserMapping, WebhookEvent
-from clicktoagent.webhooks.hubspot import hubspot_uri, signature_v1, signature_v2
+from clicktoagent.webhooks.hubspot import hubspot_uri, signature_v1, signature_v2, signature_v3
 from tests.webhooks.conftest import (
     BASE,
     HUBSPOT_SECRET,
@@ -241,3 +241,28 @@ def test_concurrent_duplicates_make_one_call(webhook_settings: SandboxServer, de
     assert WebhookEvent.objects.filter(holds_delivery_id=True).count() == 1
     assert CallAttempt.objects.count() == 1
     assert len(webhook_settings.requests()) == 1
+
+
+def test_error_reports_hide_the_client_secret(settings) -> None:
+    """An error inside signing shows its frame in Django's error report, not the secret."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    settings.DEBUG = False
+    secret = "hubspot-client-secret-value"
+    try:
+        signature_v3(
+            secret=secret,
+            method="POST",
+            uri="https://x/",
+            body="not bytes",  # type: ignore[arg-type]
+            timestamp="1",
+        )
+    except TypeError:
+        exc_type, exc, tb = sys.exc_info()
+    else:
+        raise AssertionError("signing a str body should fail")
+    text = ExceptionReporter(None, exc_type, exc, tb).get_traceback_text()
+    assert "signature_v3" in text
+    assert secret not in text
