@@ -625,6 +625,11 @@ def call_attempt_retry_get_or_create(
             f"Call attempt {attempt.pk} is {attempt.status}; only failed or unknown attempts "
             "can be retried."
         )
+    key = f"clicktoagent:retry-of:{attempt.pk}"
+    existing = CallAttempt.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        # Already retried: the same retry, even if the contact or agent changed since.
+        return existing, False
     return call_attempt_get_or_create(
         queue_id=attempt.queue.queue_id,
         agent_id=attempt.agent.agent_id,
@@ -637,7 +642,7 @@ def call_attempt_retry_get_or_create(
         contact_ref=attempt.contact_ref,
         source=source,
         requested_by=requested_by,
-        idempotency_key=f"clicktoagent:retry-of:{attempt.pk}",
+        idempotency_key=key,
         retry_of=attempt,
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -333,6 +333,14 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
                 )
             except InvalidTransitionError as err:
                 self.message_user(request, str(err), messages.WARNING)
+                continue
+            except ValidationError as err:
+                # e.g. the agent was deactivated or left the queue since the first try.
+                self.message_user(
+                    request,
+                    f"Attempt {attempt.pk} not retried: {'; '.join(err.messages)}",
+                    messages.ERROR,
+                )
                 continue
             repeated += already
             retry.refresh_from_db()

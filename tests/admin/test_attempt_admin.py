@@ -122,6 +122,25 @@ def test_retry_page_of_one_attempt_confirms_then_retries_once(
     assert len(sandbox.requests()) == 2
 
 
+def test_retry_refused_by_validation_shows_the_reason(
+    caller_client: Client, sandbox: SandboxServer, demo_data
+) -> None:
+    sandbox.set_agent_mode("98765", "Closed")
+    failed = make()
+    demo_data["dana"].is_active = False
+    demo_data["dana"].save()
+    response = action(caller_client, "retry_attempts", failed)
+    assert response.status_code == 200
+    assert f"Attempt {failed.pk} not retried: Agent &#x27;98765&#x27; is inactive." in (
+        response.content.decode()
+    )
+    page = caller_client.post(f"{LIST}{failed.pk}/retry/", {"confirm": "yes"}, follow=True)
+    assert page.status_code == 200
+    assert "is inactive" in page.content.decode()
+    assert not CallAttempt.objects.filter(retry_of=failed).exists()
+    assert len(sandbox.requests()) == 1
+
+
 def test_retry_of_a_placed_attempt_is_refused(
     caller_client: Client, sandbox: SandboxServer, demo_data
 ) -> None:

@@ -16,6 +16,7 @@ from clicktoagent.services import (
     call_attempt_dispatch,
     call_attempt_get_or_create,
     call_attempt_retry,
+    call_attempt_retry_get_or_create,
 )
 from clicktoagent.signals import call_attempt_finished
 from config.demo.models import Contact
@@ -212,6 +213,20 @@ def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) ->
     assert retry.phone_to_call == unknown.phone_to_call
     # A second retry of the same attempt (a double click) dials nobody again.
     assert call_attempt_retry(attempt=unknown, source="admin").pk == retry.pk
+    assert len(sandbox.requests()) == 2
+
+
+def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
+    sandbox: SandboxServer, demo_data
+) -> None:
+    contact = Contact.objects.create(name="Gone soon", phone="3125550124")
+    sandbox.add_fault("drop")
+    unknown = create(contact=contact, phone_to_call="3125550124")
+    retry = call_attempt_retry(attempt=unknown, source="admin")
+    contact.delete()
+    unknown.refresh_from_db()
+    again, created = call_attempt_retry_get_or_create(attempt=unknown, source="api")
+    assert (again.pk, created) == (retry.pk, False)
     assert len(sandbox.requests()) == 2
 
 

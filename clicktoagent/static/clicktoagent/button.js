@@ -64,8 +64,15 @@
       body: JSON.stringify({token: button.dataset.token, idempotency_key: button.dataset.key})
     }).then(function (response) {
       return response.json().catch(function () {
-        return {status: "error", reason: "unexpected answer (HTTP " + response.status + ")"};
+        return null;
       }).then(function (data) {
+        if (!data || !data.status || response.status >= 500) {
+          // Not our endpoint's answer (a proxy's 502/504, a crashed worker): the first
+          // request may still be placing the call, so keep the key for the next click.
+          show(widget, "No clear answer (HTTP " + response.status + "): the call may " +
+            "have been placed. Clicking again will not dial twice.", "unknown");
+          return;
+        }
         var shown = describe(response.status, data);
         show(widget, shown[0], shown[1]);
         // The request was answered: the next click is a new call.
