@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -379,7 +379,8 @@ def _release_for_retry(attempt: CallAttempt, *, delay: float, reason: str) -> bo
     Returns True when the caller should retry now (in this process, after sleeping),
     False when a deferred task will retry it. A backend that can defer (RQ) always
     gets a deferred task, so a worker never sleeps; the immediate backend retries
-    in-process after at most ``INLINE_RETRY_MAX_WAIT`` seconds.
+    in-process when the wait is at most ``INLINE_RETRY_MAX_WAIT`` seconds, and leaves
+    longer waits to the reconciler.
     """
     next_try_at = timezone.now() + timedelta(seconds=delay)
     released = CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
@@ -398,7 +399,11 @@ def _release_for_retry(attempt: CallAttempt, *, delay: float, reason: str) -> bo
     if _task_backend_supports_defer():
         call_attempt_enqueue(attempt_id=attempt.pk, run_after=next_try_at)
         return False
-    time.sleep(min(delay, float(app_settings.INLINE_RETRY_MAX_WAIT)))
+    if delay > float(app_settings.INLINE_RETRY_MAX_WAIT):
+        # Too long to hold a request open (e.g. a long Retry-After): it stays pending
+        # and the reconciler sends it once it is due.
+        return False
+    time.sleep(delay)
     return True
 
 
@@ -494,11 +499,7 @@ def call_attempt_reconcile(
                 continue
             attempt = CallAttempt.objects.get(pk=pk)
             _copy_outcome_to_contact(attempt)
-            transaction.on_commit(
-                lambda attempt=attempt: call_attempt_finished.send(  # type: ignore[misc]
-                    sender=CallAttempt, attempt=attempt
-                )
-            )
+            transaction.on_commit(lambda attempt=attempt: _send_finished(attempt))  # type: ignore[misc]
         marked.append(pk)
         logger.warning(
             "call attempt %s unknown: its worker was lost mid-call",
@@ -548,9 +549,7 @@ def _finish(
         attempt.refresh_from_db()
         if updated:
             _copy_outcome_to_contact(attempt)
-            transaction.on_commit(
-                lambda: call_attempt_finished.send(sender=CallAttempt, attempt=attempt)
-            )
+            transaction.on_commit(lambda: _send_finished(attempt))
     logger.info(
         "call attempt %s %s",
         attempt.pk,
@@ -588,8 +587,37 @@ def _copy_outcome_to_contact(attempt: CallAttempt) -> None:
             )
             continue
         values[field_name] = getattr(attempt, outcome)
-    if values:
-        model._default_manager.filter(pk=attempt.object_id).update(**values)
+    if not values:
+        return
+    try:
+        # A savepoint: a contact that cannot take the values never rolls back the outcome.
+        with transaction.atomic():
+            model._default_manager.filter(pk=attempt.object_id).update(**values)
+    except (DatabaseError, ValueError, TypeError, ValidationError) as err:
+        logger.error(
+            "could not copy the outcome of call attempt %s onto %s %s (%s); check "
+            "CLICKTOAGENT['CONTACT_FIELDS']",
+            attempt.pk,
+            model._meta.label,
+            attempt.object_id,
+            type(err).__name__,
+            extra={"attempt_id": attempt.pk},
+        )
+
+
+def _send_finished(attempt: CallAttempt) -> None:
+    """Tell the host project; a failing receiver is logged, never undoes the outcome."""
+    for receiver, response in call_attempt_finished.send_robust(
+        sender=CallAttempt, attempt=attempt
+    ):
+        if isinstance(response, Exception):
+            logger.error(
+                "call_attempt_finished receiver %s failed for call attempt %s (%s)",
+                getattr(receiver, "__qualname__", receiver),
+                attempt.pk,
+                type(response).__name__,
+                extra={"attempt_id": attempt.pk},
+            )
 
 
 def call_attempt_cancel(*, attempt: CallAttempt) -> CallAttempt:

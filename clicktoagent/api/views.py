@@ -250,6 +250,8 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
+            # The call is validated again: its queue or agent may have changed since.
+            400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_STATE,

@@ -8,6 +8,7 @@ message built here ever includes a URL or a library's own error text.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,8 @@ class DialogTechClient:
                 f"CLICKTOAGENT['BASE_URL'] must be an http(s) URL, got {redact(base_url)!r}."
             )
         self.base_url = base_url
-        self.host = parts.netloc
+        # Host and port only: a user:password in the URL never reaches a message.
+        self.host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
         self._secrets = (Secret(access_key), Secret(secret_access_key))
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_response_bytes
@@ -112,8 +114,13 @@ class DialogTechClient:
             "secret_access_key": secret_access_key,
         }  # the values are Secret: masked wherever the dict is printed
         try:
+            # No redirects: following one would send the credentials to another URL.
             response = self.session.get(
-                self.base_url, params=params, timeout=self._timeout, stream=True
+                self.base_url,
+                params=params,
+                timeout=self._timeout,
+                stream=True,
+                allow_redirects=False,
             )
         except requests.exceptions.RequestException as err:
             raise self._transport_error(err) from None
@@ -136,6 +143,11 @@ class DialogTechClient:
             )
         if status >= 400:
             raise RejectedError(f"DialogTech at {self.host} refused the request (HTTP {status}).")
+        if status >= 300:
+            raise RejectedError(
+                f"DialogTech at {self.host} answered a redirect (HTTP {status}), which is not "
+                "followed; check CLICKTOAGENT['BASE_URL']."
+            )
         body = bytearray()
         try:
             for chunk in response.iter_content(chunk_size=8192):
@@ -146,7 +158,11 @@ class DialogTechClient:
                         "the call may have been placed."
                     )
         except requests.exceptions.RequestException as err:
-            raise self._transport_error(err) from None
+            # The request was sent and answered: whatever broke, the call may exist.
+            raise MaybeSentError(
+                f"Reading DialogTech's answer from {self.host} failed "
+                f"({type(err).__name__}); the call may have been placed."
+            ) from None
         return parse_click_to_agent(bytes(body), max_bytes=self._max_bytes)
 
     def _transport_error(self, err: requests.exceptions.RequestException) -> Exception:
@@ -163,8 +179,18 @@ class DialogTechClient:
         if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
             return ConfigurationError(f"DialogTech base URL is not usable ({kind}).")
         if isinstance(err, requests.exceptions.SSLError):
-            return NotSentError(
-                f"TLS handshake with DialogTech at {self.host} failed; the request was not sent."
+            # Only a refused certificate proves the handshake failed before sending; other
+            # TLS errors can cut a connection after the request went out.
+            if isinstance(_root_cause(err), ssl.SSLCertVerificationError) or isinstance(
+                getattr(_root_cause(err), "__cause__", None), ssl.SSLCertVerificationError
+            ):
+                return NotSentError(
+                    f"DialogTech's TLS certificate at {self.host} was refused; "
+                    "the request was not sent."
+                )
+            return MaybeSentError(
+                f"The TLS connection to DialogTech at {self.host} failed "
+                f"({type(_root_cause(err)).__name__}); the call may have been placed."
             )
         if isinstance(err, requests.exceptions.ConnectionError):
             cause = _root_cause(err)

@@ -8,6 +8,8 @@ from ..exceptions import ResponseError
 from ..xmlsafe import UnsafeXMLError, parse_xml
 
 SUCCESS = "success"
+# The longest sid or result stored (CallAttempt.sid / .result).
+MAX_FIELD_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,16 @@ def parse_click_to_agent(body: bytes, *, max_bytes: int) -> ClickToAgentResponse
     result = root.findtext("result")
     if result is None or not result.strip():
         raise ResponseError("DialogTech's answer has no <result>")
+    sid = (root.findtext("sid") or "").strip()
+    if len(sid) > MAX_FIELD_LENGTH or len(result) > MAX_FIELD_LENGTH:
+        raise ResponseError(
+            f"DialogTech's answer has a <sid> or <result> longer than {MAX_FIELD_LENGTH} "
+            "characters"
+        )
     response = ClickToAgentResponse(
         result=result,
         result_description=root.findtext("result_description") or "",
-        sid=(root.findtext("sid") or "").strip(),
+        sid=sid,
     )
     if response.ok and not response.sid:
         raise ResponseError("DialogTech answered success without a <sid>")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.servers.basehttp import WSGIRequestHandler
+from django.core.servers.basehttp import ServerHandler, WSGIRequestHandler
 from rest_framework.authtoken.models import Token
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
@@ -41,6 +41,17 @@ def test_api_conforms_to_its_schema(
     # The test server writes headers and body in separate packets; without TCP_NODELAY
     # each answer waits ~40 ms for a delayed ACK, which would triple the run's length.
     monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", True)
+    # Django's test server cannot read chunked request bodies (gunicorn can): the body
+    # stays in the socket and is parsed as the next request. Close such connections.
+    original_cleanup = ServerHandler.cleanup_headers
+
+    def cleanup_headers(handler: ServerHandler) -> None:
+        original_cleanup(handler)
+        if "HTTP_TRANSFER_ENCODING" in handler.environ:
+            handler.headers["Connection"] = "close"
+            handler.request_handler.close_connection = True
+
+    monkeypatch.setattr(ServerHandler, "cleanup_headers", cleanup_headers)
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": None}
     user: User = make_user(*ALL_PERMISSIONS, username="fuzzer")
     token = Token.objects.create(user=user)

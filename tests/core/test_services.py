@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.exceptions import IdempotencyConflictError, InvalidTransitionError
@@ -264,3 +265,41 @@ def test_contact_fields_for_a_failed_call(sandbox: SandboxServer, demo_data) -> 
     assert contact.last_call_status == "failed"
     assert "Closed" in contact.last_call_result
     assert contact.last_call_sid == ""
+
+
+def test_long_retry_after_is_left_to_the_reconciler_with_the_immediate_backend(
+    sandbox: SandboxServer, demo_data
+) -> None:
+    sandbox.add_fault("http_503", seconds=30)
+    attempt = create()
+    assert attempt.status == Status.PENDING
+    assert attempt.next_try_at is not None
+    assert 25 < (attempt.next_try_at - timezone.now()).total_seconds() <= 30
+    assert len(sandbox.requests()) == 1
+
+
+def test_contact_that_cannot_take_the_outcome_never_loses_it(
+    sandbox: SandboxServer, demo_data, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A sid is not a date: the copy fails, the attempt's own outcome stays recorded.
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "CONTACT_FIELDS": {"sid": "last_called_at"}}
+    contact = Contact.objects.create(name="Ada", phone="3125550123")
+    attempt = create(contact=contact)
+    assert attempt.status == Status.PLACED
+    assert attempt.sid
+    assert "could not copy the outcome" in caplog.text
+
+
+def test_failing_signal_receiver_never_undoes_the_outcome(
+    sandbox: SandboxServer, demo_data, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: Any, attempt: CallAttempt, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    call_attempt_finished.connect(broken)
+    try:
+        attempt = create()
+    finally:
+        call_attempt_finished.disconnect(broken)
+    assert attempt.status == Status.PLACED
+    assert "receiver" in caplog.text and "RuntimeError" in caplog.text

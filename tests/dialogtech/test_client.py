@@ -208,3 +208,50 @@ def test_missing_credentials_are_a_configuration_error() -> None:
 def test_base_url_must_be_http() -> None:
     with pytest.raises(ConfigurationError, match="http"):
         make_client("ftp://example.com/ibp_api.php")
+
+
+def test_redirects_are_not_followed_with_the_credentials(server: SandboxServer) -> None:
+    """A 3xx would make requests send the keys to the new location: refused instead."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", server.url + "?" + self.path.partition("?")[2])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    Thread(target=redirector.serve_forever, daemon=True).start()
+    try:
+        client = make_client(f"http://127.0.0.1:{redirector.server_address[1]}/ibp_api.php")
+        with pytest.raises(RejectedError, match="HTTP 302"):
+            client.click_to_agent(REQUEST)
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+    assert server.requests() == []
+
+
+def test_credentials_in_the_base_url_stay_out_of_messages() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(f"http://proxyuser:proxy-password@127.0.0.1:{port}/ibp_api.php")
+    with pytest.raises(NotSentError) as info:
+        client.click_to_agent(REQUEST)
+    assert "proxy-password" not in str(info.value)
+    assert f"127.0.0.1:{port}" in str(info.value)
+
+
+def test_tls_failure_is_treated_as_possibly_sent(server: SandboxServer) -> None:
+    # Speaking TLS to a plain HTTP port fails mid-handshake: only a refused certificate
+    # proves nothing was sent, so anything else is the cautious "may have been placed".
+    client = make_client(server.url.replace("http://", "https://"))
+    with pytest.raises(MaybeSentError, match="TLS connection"):
+        client.click_to_agent(REQUEST)
+    assert server.requests() == []

@@ -96,3 +96,9 @@ def test_entity_declaration_hidden_behind_case_is_still_refused() -> None:
     body = b'<!doctype response [<!entity x "y">]><response><result>&x;</result></response>'
     with pytest.raises(ResponseError):
         parse_click_to_agent(body, max_bytes=MAX)
+
+
+def test_overlong_sid_is_refused_rather_than_truncated() -> None:
+    body = b"<response><result>success</result><sid>" + b"a" * 65 + b"</sid></response>"
+    with pytest.raises(ResponseError, match="longer than 64"):
+        parse_click_to_agent(body, max_bytes=MAX)

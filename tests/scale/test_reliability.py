@@ -230,9 +230,7 @@ def test_health_is_503_for_an_old_pending_attempt_or_an_open_breaker(
 ) -> None:
     attempt = create(dispatch=False)
     assert Client().get("/clicktoagent/health/").status_code == 200
-    CallAttempt.objects.filter(pk=attempt.pk).update(
-        created_at=timezone.now() - timedelta(hours=1)
-    )
+    CallAttempt.objects.filter(pk=attempt.pk).update(created_at=timezone.now() - timedelta(hours=1))
     response = Client().get("/clicktoagent/health/")
     assert response.status_code == 503
     assert response.json()["oldest_pending_age_seconds"] >= 3600

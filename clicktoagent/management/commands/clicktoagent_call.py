@@ -52,6 +52,8 @@ class Command(BaseCommand):
                 warning=options["warning"],
                 contact_ref=options["contact_ref"],
                 source=CallAttempt.Source.COMMAND,
+                # Dispatched right here, so a queue worker never races this command.
+                dispatch=False,
             )
         except ValidationError as err:
             for field, messages in err.message_dict.items():
@@ -61,11 +63,7 @@ class Command(BaseCommand):
         except ClickToAgentError as err:
             self.stderr.write(str(err))
             raise SystemExit(EXIT_INVALID) from None
-        # With the immediate backend the call was placed on commit; with a queueing
-        # backend it was queued, and dispatching here places it now (at most once).
-        attempt.refresh_from_db()
-        if attempt.status == CallAttempt.Status.PENDING:
-            attempt = call_attempt_dispatch(attempt_id=attempt.pk)
+        attempt = call_attempt_dispatch(attempt_id=attempt.pk)
         self.stdout.write(f"attempt {attempt.pk}: {attempt.status}")
         if attempt.status == CallAttempt.Status.PLACED:
             self.stdout.write(f"sid {attempt.sid}")
