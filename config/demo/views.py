@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from .models import Contact
 
 
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "demo/home.html", {"contacts": Contact.objects.all()})
 
