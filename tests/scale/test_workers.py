@@ -120,13 +120,15 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
         # At most once, whatever happened.
         assert len(processed) <= 1, (kind, attempt.pk, seen)
         assert attempt.finished_at is not None
+        in_outage = outage_began <= attempt.finished_at <= outage_ended + timedelta(seconds=2)
         if (
             attempt.status == Status.UNKNOWN
-            and expected[kind] != Status.UNKNOWN
-            and outage_began <= attempt.finished_at <= outage_ended + timedelta(seconds=2)
+            and in_outage
+            and (expected[kind] != Status.UNKNOWN or not processed)
         ):
             # A request in flight when DialogTech went away: the connection broke after
             # sending, so it may have been placed; unknown is the only honest outcome.
+            # (Whether the emulator got to process it depends on the moment it stopped.)
             cut.append(pk)
             continue
         assert attempt.status == expected[kind], (kind, attempt.status, attempt.error, seen)
