@@ -56,6 +56,10 @@ class Agent(models.Model):
         return f"{self.name} ({self.agent_id})" if self.name else self.agent_id
 
 
+# The permission that allows placing, retrying and cancelling calls.
+PLACE_CALL_PERMISSION = "clicktoagent.place_call"
+
+
 class CallAttempt(models.Model):
     """One request to place a call between an agent and a contact."""
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from . import services
 from .button import button_target
 from .exceptions import IdempotencyConflictError
-from .models import CallAttempt
+from .models import PLACE_CALL_PERMISSION, CallAttempt
 from .outcomes import attempt_reason
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -29,7 +29,7 @@ class CanPlaceCalls(BasePermission):
     message = "You do not have permission to place calls (clicktoagent.place_call)."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm("clicktoagent.place_call"))
+        return bool(request.user and request.user.has_perm(PLACE_CALL_PERMISSION))
 
 
 def _error(status: str, reason: str, code: int, **extra: Any) -> Response:

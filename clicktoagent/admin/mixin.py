@@ -22,7 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .. import selectors, services
-from ..models import CallAttempt
+from ..models import PLACE_CALL_PERMISSION, CallAttempt
 from ..outcomes import OutcomeSummary, attempt_reason
 from .forms import CallOptionsForm, call_form_token
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 else:
     _Base = object
 
-PLACE_CALL_PERMISSION = "clicktoagent.place_call"
 ACTION_NAME = "call_with_dialogtech"
 HISTORY_LIMIT = 20
 

@@ -17,11 +17,10 @@ from django.utils.safestring import SafeString
 
 from .. import selectors, services
 from ..exceptions import InvalidTransitionError
-from ..models import Agent, CallAttempt, Queue
+from ..models import PLACE_CALL_PERMISSION, Agent, CallAttempt, Queue
 from ..outcomes import OutcomeSummary, attempt_reason, status_badge
 from . import charts
 from .forms import DashboardPeriodForm
-from .mixin import PLACE_CALL_PERMISSION
 
 Status = CallAttempt.Status
 RECENT_ATTEMPTS = 10

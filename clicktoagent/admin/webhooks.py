@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ..exceptions import ClickToAgentError
-from ..models import CrmUserMapping, WebhookEvent
+from ..models import PLACE_CALL_PERMISSION, CrmUserMapping, WebhookEvent
 
 __all__ = ["CrmUserMappingAdmin", "WebhookEventAdmin"]
 
@@ -63,7 +63,7 @@ class WebhookEventAdmin(admin.ModelAdmin[WebhookEvent]):
         return False  # a stored delivery is a record of what was received
 
     def has_place_call_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("clicktoagent.place_call"))
+        return bool(request.user.has_perm(PLACE_CALL_PERMISSION))
 
     @admin.display(description="error")
     def short_error(self, obj: WebhookEvent) -> str:

@@ -6,7 +6,8 @@ from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-PLACE_CALL = "clicktoagent.place_call"
+from ..models import PLACE_CALL_PERMISSION
+
 VIEW_CALL_ATTEMPT = "clicktoagent.view_callattempt"
 
 
@@ -17,7 +18,7 @@ class CanPlaceCalls(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(PLACE_CALL))
+        return bool(user and user.is_authenticated and user.has_perm(PLACE_CALL_PERMISSION))
 
 
 class CanViewCallAttempts(permissions.BasePermission):
@@ -33,7 +34,7 @@ class CanViewCallAttempts(permissions.BasePermission):
         return bool(
             user
             and user.is_authenticated
-            and (user.has_perm(VIEW_CALL_ATTEMPT) or user.has_perm(PLACE_CALL))
+            and (user.has_perm(VIEW_CALL_ATTEMPT) or user.has_perm(PLACE_CALL_PERMISSION))
         )
 
 

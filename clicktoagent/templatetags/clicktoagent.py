@@ -20,10 +20,9 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from ..button import button_token
+from ..models import PLACE_CALL_PERMISSION
 
 register = template.Library()
-
-PLACE_CALL_PERMISSION = "clicktoagent.place_call"
 
 
 @register.inclusion_tag("clicktoagent/button.html", takes_context=True)
