@@ -66,6 +66,12 @@ DEFAULTS: dict[str, Any] = {
     # whose secret is empty refuses every delivery.
     "WEBHOOK_SECRET": "",  # Standard Webhooks "whsec_..." secret of the generic endpoint
     "WEBHOOK_MAX_BODY_BYTES": 1048576,
+    # Generic endpoint's callback_url: hosts it may name ("crm.example.com" exactly, or
+    # ".example.com" with its subdomains); empty turns callbacks off.
+    "CALLBACK_ALLOWED_HOSTS": (),
+    # Also accept http:// callback URLs (development only; https otherwise).
+    "CALLBACK_ALLOW_HTTP": False,
+    # Total deadline in seconds of one callback try (resolve, connect, send, answer).
     "WEBHOOK_CALLBACK_TIMEOUT": 5.0,
     "WEBHOOK_CALLBACK_MAX_TRIES": 5,
     "WEBHOOK_CALLBACK_BACKOFF": 2.0,

@@ -233,6 +233,8 @@ class WebhookEvent(models.Model):
     callback_tries = models.PositiveSmallIntegerField(default=0)
     callback_error = models.TextField(blank=True)
     callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    # When a pending callback is due; a claimed try holds it as a lease until it ends.
+    callback_next_try_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -245,6 +247,10 @@ class WebhookEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["provider", "delivery_id"], name="clicktoagent_webhook_delivery"),
+            models.Index(
+                fields=["callback_status", "callback_next_try_at"],
+                name="clicktoagent_webhook_callback",
+            ),
         ]
 
     def __str__(self) -> str:

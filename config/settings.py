@@ -157,6 +157,9 @@ CLICKTOAGENT = {
     ),
     # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
     "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),
+    # Hosts the generic endpoint's callback_url may name (comma-separated); empty: off.
+    "CALLBACK_ALLOWED_HOSTS": env.list("CLICKTOAGENT_CALLBACK_ALLOWED_HOSTS", default=[]),
+    "CALLBACK_ALLOW_HTTP": env.bool("CLICKTOAGENT_CALLBACK_ALLOW_HTTP", default=False),
     "HUBSPOT_CLIENT_SECRET": env.str("HUBSPOT_CLIENT_SECRET", default=""),
     "SALESFORCE_ORGANIZATION_IDS": env.list("SALESFORCE_ORGANIZATION_IDS", default=[]),
     "PIPEDRIVE_WEBHOOK_USER": env.str("PIPEDRIVE_WEBHOOK_USER", default=""),

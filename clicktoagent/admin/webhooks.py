@@ -48,6 +48,7 @@ class WebhookEventAdmin(admin.ModelAdmin[WebhookEvent]):
         "callback_url",
         "callback_status",
         "callback_tries",
+        "callback_next_try_at",
         "callback_error",
         "callback_delivered_at",
     )

@@ -1,4 +1,5 @@
-"""System checks: a webhook endpoint without its secret refuses every delivery."""
+"""System checks: a webhook endpoint without its secret refuses every delivery; a
+callback allow-list entry that can never match is an error."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
         orgs = app_settings.SALESFORCE_ORGANIZATION_IDS
         pipedrive_user = app_settings.PIPEDRIVE_WEBHOOK_USER
         pipedrive_password = app_settings.PIPEDRIVE_WEBHOOK_PASSWORD
+        callback_hosts = app_settings.CALLBACK_ALLOWED_HOSTS
     except ImproperlyConfigured:
         return []  # reported by clicktoagent.E001
     messages: list[CheckMessage] = []
@@ -74,4 +76,32 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="clicktoagent.W104",
             )
         )
+    messages.extend(_check_callback_hosts(callback_hosts))
+    return messages
+
+
+def _check_callback_hosts(hosts: Any) -> list[CheckMessage]:
+    from .outbound import allowed_host_entry_problem
+
+    if isinstance(hosts, str):
+        hosts = hosts.split(",")
+    if not isinstance(hosts, list | tuple | set | frozenset):
+        return [
+            Error(
+                "CLICKTOAGENT['CALLBACK_ALLOWED_HOSTS'] must be a list of host names.",
+                id="clicktoagent.E120",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for entry in hosts:
+        problem = allowed_host_entry_problem(str(entry))
+        if problem is not None:
+            messages.append(
+                Error(
+                    f"CLICKTOAGENT['CALLBACK_ALLOWED_HOSTS']: {problem}.",
+                    hint="Write 'crm.example.com' for one host, '.example.com' for it and "
+                    "its subdomains.",
+                    id="clicktoagent.E120",
+                )
+            )
     return messages

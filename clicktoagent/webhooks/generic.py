@@ -9,7 +9,8 @@ Body::
      "callback_url": "https://crm.example.com/hooks/call-finished"}
 
 Only ``phone_to_call`` is required; ``queue_id`` and ``agent_id`` may come from the
-webhook URL's query instead. Deduplicated on ``webhook-id``.
+webhook URL's query instead. Deduplicated on ``webhook-id``. ``callback_url`` must be
+on a host of ``CALLBACK_ALLOWED_HOSTS`` (see ``outbound.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 from standardwebhooks.webhooks import (
@@ -42,6 +41,7 @@ from .base import (
     load_json,
     register_parser,
 )
+from .outbound import CallbackURLError, callback_url_check
 
 FIELDS = (
     "phone_to_call",
@@ -88,12 +88,11 @@ class GenericParser(WebhookParser):
         if len(callback_url) > 2000:
             raise UnusableDeliveryError("callback_url: at most 2000 characters.")
         if callback_url:
+            # Refused before any attempt exists: a delivery is taken whole or not at all.
             try:
-                URLValidator(schemes=["http", "https"])(callback_url)
-            except ValidationError:
-                raise UnusableDeliveryError(
-                    f"callback_url: {callback_url!r} is not an http(s) URL."
-                ) from None
+                callback_url_check(callback_url)
+            except CallbackURLError as err:
+                raise UnusableDeliveryError(str(err)) from None
         return [
             WebhookCall(
                 phone_to_call=phone,

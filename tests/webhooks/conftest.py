@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,9 @@ def webhook_settings(sandbox: SandboxServer, settings: Any) -> SandboxServer:
         "PIPEDRIVE_WEBHOOK_PASSWORD": PIPEDRIVE_PASSWORD,
         "WEBHOOK_CALLBACK_BACKOFF": 0.01,
         "WEBHOOK_CALLBACK_TIMEOUT": 2.0,
+        # The callback receivers of these tests run on loopback over plain http.
+        "CALLBACK_ALLOWED_HOSTS": ["127.0.0.1"],
+        "CALLBACK_ALLOW_HTTP": True,
     }
     return sandbox
 
@@ -144,6 +148,8 @@ class CallbackServer:
     statuses: list[int] = field(default_factory=list)  # answers to give, in order (then 200)
     received: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    port: int = 0
+    redirect_to: str = ""  # the Location of a 3xx answer
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -152,8 +158,9 @@ class CallbackServer:
         return self.received
 
 
-@pytest.fixture
-def callback_server() -> Iterator[CallbackServer]:
+@contextmanager
+def serve_callbacks(path: str = "/hooks/call-finished") -> Iterator[CallbackServer]:
+    """Start a recording HTTP server on 127.0.0.1 (ephemeral port) for the block."""
     state = CallbackServer()
     lock = threading.Lock()
 
@@ -164,9 +171,16 @@ def callback_server() -> Iterator[CallbackServer]:
             with lock:
                 status = state.statuses.pop(0) if state.statuses else 200
                 state.received.append(
-                    {"headers": dict(self.headers.items()), "body": body, "status": status}
+                    {
+                        "headers": dict(self.headers.items()),
+                        "body": body,
+                        "status": status,
+                        "path": self.path,
+                    }
                 )
             self.send_response(status)
+            if 300 <= status < 400 and state.redirect_to:
+                self.send_header("Location", state.redirect_to)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -176,10 +190,19 @@ def callback_server() -> Iterator[CallbackServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/call-finished"
-    yield state
-    server.shutdown()
-    server.server_close()
+    state.port = server.server_address[1]
+    state.url = f"http://127.0.0.1:{state.port}{path}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def callback_server() -> Iterator[CallbackServer]:
+    with serve_callbacks() as state:
+        yield state
 
 
 def json_body(data: Any) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
@@ -271,9 +272,26 @@ def test_callback_reports_a_failed_call(webhook_settings, demo_data, callback_se
     assert payload["data"]["result_description"]
 
 
+def _run_reconciler_when_due() -> None:
+    from clicktoagent.webhooks.services import webhook_callbacks_reconcile
+
+    event = WebhookEvent.objects.get()
+    assert event.callback_next_try_at is not None
+    while timezone.now() <= event.callback_next_try_at:
+        time.sleep(0.01)
+    webhook_callbacks_reconcile(pending_after=0)
+
+
 def test_callback_is_retried_with_backoff(webhook_settings, demo_data, callback_server) -> None:
     callback_server.statuses = [500, 503]
     deliver(Client(), {**CALL, "callback_url": callback_server.url}, msg_id="msg_retry")
+    # One try during the webhook request; with the immediate backend the retries are
+    # the reconciler's, never a wait inside the request.
+    assert [r["status"] for r in callback_server.received] == [500]
+    event = WebhookEvent.objects.get()
+    assert (event.callback_status, event.callback_tries) == ("pending", 1)
+    _run_reconciler_when_due()
+    _run_reconciler_when_due()
     received = callback_server.wait_for(3)
     assert [r["status"] for r in received] == [500, 503, 200]
     # Every try is the same message (same id), freshly signed.
@@ -292,6 +310,7 @@ def test_callback_gives_up_after_max_tries(
     callback_server.statuses = [500, 500, 500]
     response = deliver(Client(), {**CALL, "callback_url": callback_server.url})
     assert response.status_code == 200
+    _run_reconciler_when_due()
     assert len(callback_server.wait_for(2)) == 2
     event = WebhookEvent.objects.get()
     assert event.callback_status == WebhookEvent.CallbackStatus.FAILED
@@ -348,9 +367,16 @@ def test_queueing_backend_dials_after_the_response_and_defers_callback_retries(
     assert WebhookEvent.objects.get().callback_status == WebhookEvent.CallbackStatus.PENDING
 
     callback_server.statuses = [500]
+    # A retry 0.25 to 0.5 s later, so the early run below is certainly early.
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "WEBHOOK_CALLBACK_BACKOFF": 0.5}
     assert webhook_callback_deliver(**queued.kwargs) == "pending"
     retry = backend.results[-1]
     assert retry.task.name == "deliver_webhook_callback"
     assert retry.task.run_after is not None and retry.task.run_after > retry.enqueued_at
+    # Run before its time (e.g. a duplicate task), it sends nothing.
+    assert webhook_callback_deliver(**retry.kwargs) == "pending"
+    assert len(callback_server.received) == 1
+    while timezone.now() <= retry.task.run_after:
+        time.sleep(0.01)
     assert webhook_callback_deliver(**retry.kwargs) == "delivered"
     assert [r["status"] for r in callback_server.received] == [500, 200]

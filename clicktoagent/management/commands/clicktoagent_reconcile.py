@@ -1,4 +1,5 @@
-"""``manage.py clicktoagent_reconcile``: queue lost attempts again, close lost calls.
+"""``manage.py clicktoagent_reconcile``: queue lost attempts again, close lost calls,
+send again the webhook callbacks that are due.
 
 Safe on a schedule and from several machines at once (every change is a conditional
 UPDATE). Run it once (cron, a systemd timer) or keep it running with ``--every``.
@@ -15,12 +16,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from ...services import call_attempt_reconcile
+from ...webhooks.services import webhook_callbacks_reconcile
 
 
 class Command(BaseCommand):
     help = (
         "Queue again pending call attempts whose task was lost, and mark attempts whose "
-        "worker was lost mid-call as unknown (never dialled again)."
+        "worker was lost mid-call as unknown (never dialled again); send again the webhook "
+        "callbacks whose next try is due."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +39,7 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="SECONDS",
-            help="Queue again pending attempts due this long ago "
+            help="Queue again pending attempts and webhook callbacks due this long ago "
             "(default: CLICKTOAGENT['RECONCILE_PENDING_AFTER']).",
         )
         parser.add_argument(
@@ -82,10 +85,15 @@ class Command(BaseCommand):
             pending_after=options["pending_after"],
             dispatching_after=options["dispatching_after"],
         )
-        idle = not report.requeued and not report.marked_unknown
+        callbacks = webhook_callbacks_reconcile(pending_after=options["pending_after"])
+        idle = not (
+            report.requeued or report.marked_unknown or callbacks.requeued or callbacks.failed
+        )
         verbosity: int = options["verbosity"]
         if verbosity >= 2 or (verbosity >= 1 and not (idle and quiet_when_idle)):
             self.stdout.write(
                 f"queued again: {len(report.requeued)}; "
-                f"marked unknown: {len(report.marked_unknown)}"
+                f"marked unknown: {len(report.marked_unknown)}; "
+                f"callbacks queued again: {len(callbacks.requeued)}; "
+                f"callbacks given up: {len(callbacks.failed)}"
             )
