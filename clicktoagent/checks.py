@@ -44,4 +44,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_WARNING'] must be 0, 1, 2 or 3.", id="clicktoagent.E004")
         )
+    total = app_settings.TOTAL_TIMEOUT
+    if total is not None and (not isinstance(total, int | float) or total < 0):
+        messages.append(
+            Error(
+                f"CLICKTOAGENT['TOTAL_TIMEOUT'] must be a number of seconds, got {total!r}.",
+                hint="Use None or 0 for CONNECT_TIMEOUT + READ_TIMEOUT (DIALOGTECH_TOTAL_TIMEOUT "
+                "in the demo project).",
+                id="clicktoagent.E005",
+            )
+        )
+    margin = app_settings.RECONCILE_DISPATCHING_MARGIN
+    if not isinstance(margin, int | float) or margin <= 0:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['RECONCILE_DISPATCHING_MARGIN'] must be more than 0 seconds, "
+                f"got {margin!r}: a worker only sends an attempt within this margin of "
+                "claiming it, so with 0 no call is ever sent.",
+                id="clicktoagent.E006",
+            )
+        )
     return messages

@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds to wait for the TCP connection, and for the answer once sent.
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 20.0,
+    # Seconds one request may take in all, however slowly the answer trickles in;
+    # None (or 0): CONNECT_TIMEOUT + READ_TIMEOUT.
+    "TOTAL_TIMEOUT": None,
     # Largest response body accepted from DialogTech, in bytes.
     "MAX_RESPONSE_BYTES": 65536,
     # Sent on every call; the attempt stores what was sent.
@@ -57,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     # Most requests to DialogTech per calendar minute, across all workers. 0: no cap.
     "RATE_LIMIT_PER_MINUTE": 0,
     # Reconciler: a pending attempt due this many seconds ago is queued again; a
-    # dispatching attempt older than CONNECT_TIMEOUT + READ_TIMEOUT + this margin is unknown.
+    # dispatching attempt older than the total timeout + this margin is unknown. A worker
+    # never starts sending an attempt it claimed longer ago than this margin.
     "RECONCILE_PENDING_AFTER": 60.0,
     "RECONCILE_DISPATCHING_MARGIN": 30.0,
     # Health check: unhealthy when the oldest pending attempt is older than this (seconds).
@@ -132,6 +136,14 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+
+
+def dialogtech_total_timeout() -> float:
+    """Seconds one DialogTech request may take in all: ``TOTAL_TIMEOUT``, else connect + read."""
+    total = app_settings.TOTAL_TIMEOUT
+    if total:
+        return float(total)
+    return float(app_settings.CONNECT_TIMEOUT) + float(app_settings.READ_TIMEOUT)
 
 
 @receiver(setting_changed)

@@ -102,7 +102,7 @@ elif TASKS_BACKEND == "rq":
         "default": {
             "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
             # Seconds a job may run before RQ kills it (one call takes at most the
-            # connect + read timeouts).
+            # total timeout, DIALOGTECH_TOTAL_TIMEOUT).
             "DEFAULT_TIMEOUT": env.int("RQ_JOB_TIMEOUT", default=180),
         },
     }
@@ -146,6 +146,8 @@ CLICKTOAGENT = {
     "SECRET_ACCESS_KEY": env.str("DIALOGTECH_SECRET_ACCESS_KEY", default=""),
     "READ_TIMEOUT": env.float("DIALOGTECH_TIMEOUT", default=20.0),
     "CONNECT_TIMEOUT": env.float("DIALOGTECH_CONNECT_TIMEOUT", default=5.0),
+    # 0: connect + read timeout.
+    "TOTAL_TIMEOUT": env.float("DIALOGTECH_TOTAL_TIMEOUT", default=0.0),
     "MAX_TRIES": env.int("CLICKTOAGENT_MAX_TRIES", default=3),
     "RETRY_BACKOFF": env.float("CLICKTOAGENT_RETRY_BACKOFF", default=1.0),
     "CIRCUIT_BREAKER_THRESHOLD": env.int("CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD", default=5),
