@@ -86,6 +86,8 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_WEBHOOK_USER": "",
     "PIPEDRIVE_WEBHOOK_PASSWORD": "",
     "PIPEDRIVE_DIAL_ACTIONS": ("create",),
+    # Seconds a call button's signed token stays valid after its page was rendered.
+    "BUTTON_TOKEN_MAX_AGE": 3600,
     # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
     # None turns this throttle off. Counted in Django's default cache.
     "API_CREATE_THROTTLE_RATE": "60/minute",
