@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +38,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="clicktoagent.E002",
             )
         )
+    elif str(base_url).startswith("http://") and not _is_loopback(str(base_url)):
+        messages.append(
+            Warning(
+                "CLICKTOAGENT['BASE_URL'] is plain http to another machine: the DialogTech "
+                "access keys would cross the network unencrypted.",
+                hint="Use https (DIALOGTECH_BASE_URL); plain http is only for the local "
+                "emulator on a loopback address.",
+                id="clicktoagent.W002",
+            )
+        )
     if app_settings.DEFAULT_RECORD not in (0, 1):
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_RECORD'] must be 0 or 1.", id="clicktoagent.E003")
@@ -65,3 +77,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (the emulator): localhost or a loopback IP."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
