@@ -10,6 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import app_settings
+from .phone import TYPE_LABELS
 
 
 @register()
@@ -74,6 +75,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"got {margin!r}: a worker only sends an attempt within this margin of "
                 "claiming it, so with 0 no call is ever sent.",
                 id="clicktoagent.E006",
+            )
+        )
+    unknown_types = [name for name in app_settings.PHONE_ALLOWED_TYPES if name not in TYPE_LABELS]
+    if unknown_types:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['PHONE_ALLOWED_TYPES'] names unknown number type(s): "
+                f"{', '.join(repr(name) for name in unknown_types)}.",
+                hint=f"Use names of phonenumbers.PhoneNumberType: {', '.join(TYPE_LABELS)}.",
+                id="clicktoagent.E007",
             )
         )
     return messages

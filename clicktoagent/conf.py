@@ -16,7 +16,7 @@ from django.dispatch import receiver
 
 SETTING_NAME = "CLICKTOAGENT"
 
-# Every region of the North American Numbering Plan (country code 1).
+# Every region of the North American Numbering Plan (country code 1), for PHONE_REGIONS.
 NANP_REGIONS: tuple[str, ...] = tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
 
 DEFAULTS: dict[str, Any] = {
@@ -36,7 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_RECORD": 0,
     "DEFAULT_WARNING": 1,
     # Phone numbers: accepted regions, and full validation vs. length only.
-    "PHONE_REGIONS": NANP_REGIONS,
+    "PHONE_REGIONS": ("US", "CA"),
+    # Number types that may be called (names of phonenumbers.PhoneNumberType); paid
+    # types (PREMIUM_RATE, SHARED_COST, PERSONAL_NUMBER, UAN, PAGER...) are left out.
+    "PHONE_ALLOWED_TYPES": ("FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "VOIP"),
     "PHONE_DEFAULT_REGION": "US",
     "PHONE_STRICT_VALIDATION": True,
     # Automatic retries, only for requests that certainly never reached DialogTech.
