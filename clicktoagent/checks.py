@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import app_settings
+from .phone import TYPE_LABELS
 
 
 @register()
@@ -36,6 +39,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="clicktoagent.E002",
             )
         )
+    elif str(base_url).startswith("http://") and not _is_loopback(str(base_url)):
+        messages.append(
+            Warning(
+                "CLICKTOAGENT['BASE_URL'] is plain http to another machine: the DialogTech "
+                "access keys would cross the network unencrypted.",
+                hint="Use https (DIALOGTECH_BASE_URL); plain http is only for the local "
+                "emulator on a loopback address.",
+                id="clicktoagent.W002",
+            )
+        )
     if app_settings.DEFAULT_RECORD not in (0, 1):
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_RECORD'] must be 0 or 1.", id="clicktoagent.E003")
@@ -44,4 +57,48 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_WARNING'] must be 0, 1, 2 or 3.", id="clicktoagent.E004")
         )
+    total = app_settings.TOTAL_TIMEOUT
+    if total is not None and (not isinstance(total, int | float) or total < 0):
+        messages.append(
+            Error(
+                f"CLICKTOAGENT['TOTAL_TIMEOUT'] must be a number of seconds, got {total!r}.",
+                hint="Use None or 0 for CONNECT_TIMEOUT + READ_TIMEOUT (DIALOGTECH_TOTAL_TIMEOUT "
+                "in the demo project).",
+                id="clicktoagent.E005",
+            )
+        )
+    margin = app_settings.RECONCILE_DISPATCHING_MARGIN
+    if not isinstance(margin, int | float) or margin <= 0:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['RECONCILE_DISPATCHING_MARGIN'] must be more than 0 seconds, "
+                f"got {margin!r}: a worker only sends an attempt within this margin of "
+                "claiming it, so with 0 no call is ever sent.",
+                id="clicktoagent.E006",
+            )
+        )
+    unknown_types = [name for name in app_settings.PHONE_ALLOWED_TYPES if name not in TYPE_LABELS]
+    if unknown_types:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['PHONE_ALLOWED_TYPES'] names unknown number type(s): "
+                f"{', '.join(repr(name) for name in unknown_types)}.",
+                hint=f"Use names of phonenumbers.PhoneNumberType: {', '.join(TYPE_LABELS)}.",
+                id="clicktoagent.E007",
+            )
+        )
     return messages
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (the emulator): localhost or a loopback IP."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -16,7 +16,7 @@ from django.dispatch import receiver
 
 SETTING_NAME = "CLICKTOAGENT"
 
-# Every region of the North American Numbering Plan (country code 1).
+# Every region of the North American Numbering Plan (country code 1), for PHONE_REGIONS.
 NANP_REGIONS: tuple[str, ...] = tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
 
 DEFAULTS: dict[str, Any] = {
@@ -27,13 +27,19 @@ DEFAULTS: dict[str, Any] = {
     # Seconds to wait for the TCP connection, and for the answer once sent.
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 20.0,
+    # Seconds one request may take in all, however slowly the answer trickles in;
+    # None (or 0): CONNECT_TIMEOUT + READ_TIMEOUT.
+    "TOTAL_TIMEOUT": None,
     # Largest response body accepted from DialogTech, in bytes.
     "MAX_RESPONSE_BYTES": 65536,
     # Sent on every call; the attempt stores what was sent.
     "DEFAULT_RECORD": 0,
     "DEFAULT_WARNING": 1,
     # Phone numbers: accepted regions, and full validation vs. length only.
-    "PHONE_REGIONS": NANP_REGIONS,
+    "PHONE_REGIONS": ("US", "CA"),
+    # Number types that may be called (names of phonenumbers.PhoneNumberType); paid
+    # types (PREMIUM_RATE, SHARED_COST, PERSONAL_NUMBER, UAN, PAGER...) are left out.
+    "PHONE_ALLOWED_TYPES": ("FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "VOIP"),
     "PHONE_DEFAULT_REGION": "US",
     "PHONE_STRICT_VALIDATION": True,
     # Automatic retries, only for requests that certainly never reached DialogTech.
@@ -57,7 +63,8 @@ DEFAULTS: dict[str, Any] = {
     # Most requests to DialogTech per calendar minute, across all workers. 0: no cap.
     "RATE_LIMIT_PER_MINUTE": 0,
     # Reconciler: a pending attempt due this many seconds ago is queued again; a
-    # dispatching attempt older than CONNECT_TIMEOUT + READ_TIMEOUT + this margin is unknown.
+    # dispatching attempt older than the total timeout + this margin is unknown. A worker
+    # never starts sending an attempt it claimed longer ago than this margin.
     "RECONCILE_PENDING_AFTER": 60.0,
     "RECONCILE_DISPATCHING_MARGIN": 30.0,
     # Health check: unhealthy when the oldest pending attempt is older than this (seconds).
@@ -88,6 +95,8 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_WEBHOOK_USER": "",
     "PIPEDRIVE_WEBHOOK_PASSWORD": "",
     "PIPEDRIVE_DIAL_ACTIONS": ("create",),
+    # Seconds a call button's signed token stays valid after its page was rendered.
+    "BUTTON_TOKEN_MAX_AGE": 3600,
     # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
     # None turns this throttle off. Counted in Django's default cache.
     "API_CREATE_THROTTLE_RATE": "60/minute",
@@ -138,6 +147,14 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+
+
+def dialogtech_total_timeout() -> float:
+    """Seconds one DialogTech request may take in all: ``TOTAL_TIMEOUT``, else connect + read."""
+    total = app_settings.TOTAL_TIMEOUT
+    if total:
+        return float(total)
+    return float(app_settings.CONNECT_TIMEOUT) + float(app_settings.READ_TIMEOUT)
 
 
 @receiver(setting_changed)

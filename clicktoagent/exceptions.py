@@ -36,6 +36,13 @@ class ResponseError(MaybeSentError):
     """DialogTech's answer could not be read (malformed, oversized or hostile XML)."""
 
 
+class SendCancelledError(DialogTechError):
+    """The caller withdrew the request right before it was written: nothing was sent.
+
+    Unlike :class:`NotSentError` this is not retried automatically; the caller decided.
+    """
+
+
 class RejectedError(DialogTechError):
     """DialogTech refused the HTTP request itself (a 4xx status): no call was placed."""
 

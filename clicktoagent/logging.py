@@ -1,8 +1,11 @@
-"""A JSON log formatter: one object per line, with the ``extra={...}`` fields.
+"""Log formatters that keep secrets out: JSON (one object per line) and plain text.
 
-Use it from ``LOGGING``::
+Use them from ``LOGGING``::
 
-    "formatters": {"json": {"()": "clicktoagent.logging.JsonFormatter"}}
+    "formatters": {
+        "json": {"()": "clicktoagent.logging.JsonFormatter"},
+        "plain": {"()": "clicktoagent.logging.RedactingFormatter", "fmt": "%(message)s"},
+    }
 
 Every line has ``time`` (UTC, ISO 8601), ``level``, ``logger`` and ``message``, plus
 the fields the app passes as extras (``attempt_id``, ``status``, ``sid``, ``tries``,
@@ -43,6 +46,14 @@ def _clean(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(v, secrets) for v in value]
     return redact(str(value), secrets)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A plain formatter that masks credential parameters and the configured secrets in
+    the whole line, traceback included (an exception message may quote anything)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), _secrets())
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,14 +7,33 @@ from django.core.exceptions import ValidationError
 
 from .conf import app_settings
 
+# How each phonenumbers.PhoneNumberType reads in a message.
+TYPE_LABELS = {
+    "FIXED_LINE": "fixed line",
+    "MOBILE": "mobile",
+    "FIXED_LINE_OR_MOBILE": "fixed line or mobile",
+    "TOLL_FREE": "toll free",
+    "PREMIUM_RATE": "premium rate",
+    "SHARED_COST": "shared cost",
+    "VOIP": "VoIP",
+    "PERSONAL_NUMBER": "personal number",
+    "PAGER": "pager",
+    "UAN": "universal access (UAN)",
+    "VOICEMAIL": "voicemail access",
+    "UNKNOWN": "unknown",
+}
+
 
 def normalize_phone(value: str) -> str:
     """Return ``value`` as unformatted digits, or raise ``ValidationError`` quoting it.
 
     North American numbers become their ten national digits (``(312) 555-0123`` ->
     ``3125550123``); numbers of other allowed regions become country code + national
-    number. With ``PHONE_STRICT_VALIDATION`` off only the length is checked, for
-    DialogTech test accounts that use made-up numbers such as ``5551112222``.
+    number. A number of a region outside ``PHONE_REGIONS`` or of a type outside
+    ``PHONE_ALLOWED_TYPES`` (premium rate and other paid numbers) is refused. With
+    ``PHONE_STRICT_VALIDATION`` off only the length is checked, for DialogTech test
+    accounts that use made-up numbers such as ``5551112222``; a number phonenumbers
+    does recognise must still be of an allowed region and type.
     """
     raw = (value or "").strip()
     if not raw:
@@ -27,19 +46,13 @@ def normalize_phone(value: str) -> str:
             f"{raw!r} is not a phone number ({_parse_reason(err)}).",
             code="invalid_phone",
         ) from None
+    region = phonenumbers.region_code_for_number(parsed)
     if app_settings.PHONE_STRICT_VALIDATION:
-        region = phonenumbers.region_code_for_number(parsed)
         if not phonenumbers.is_valid_number(parsed):
             raise ValidationError(
                 f"{raw!r} is not a valid phone number "
                 "(check the area code and the number of digits).",
                 code="invalid_phone",
-            )
-        if region not in regions:
-            raise ValidationError(
-                f"{raw!r} is a number in region {region}, which is not allowed "
-                f"(allowed: {', '.join(sorted(regions))}).",
-                code="region_not_allowed",
             )
     else:
         allowed_codes = {phonenumbers.country_code_for_region(r) for r in regions}
@@ -48,6 +61,23 @@ def normalize_phone(value: str) -> str:
                 f"{raw!r} does not have the length of a phone number in the allowed regions.",
                 code="invalid_phone",
             )
+    # Without full validation a made-up number has no region (None): only its length counts.
+    if region not in regions and (app_settings.PHONE_STRICT_VALIDATION or region):
+        raise ValidationError(
+            f"{raw!r} is a number in region {region}, which is not allowed "
+            f"(allowed: {', '.join(sorted(regions))}; see CLICKTOAGENT['PHONE_REGIONS']).",
+            code="region_not_allowed",
+        )
+    number_type = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
+    allowed_types = tuple(app_settings.PHONE_ALLOWED_TYPES)
+    if number_type != "UNKNOWN" and number_type not in allowed_types:
+        label = TYPE_LABELS.get(number_type, number_type)
+        allowed = ", ".join(TYPE_LABELS.get(name, name) for name in allowed_types)
+        raise ValidationError(
+            f"{raw!r} is a {label} number, which is not allowed (allowed: {allowed}); "
+            f"to call such numbers add {number_type} to CLICKTOAGENT['PHONE_ALLOWED_TYPES'].",
+            code="number_type_not_allowed",
+        )
     national = str(parsed.national_number)
     if parsed.country_code == 1:
         return national

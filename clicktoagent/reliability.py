@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 
-from .conf import app_settings
+from .conf import app_settings, dialogtech_total_timeout
 
 logger = logging.getLogger("clicktoagent")
 
@@ -61,7 +61,7 @@ def _jitter(limit: float) -> float:
 
 def _probe_seconds() -> float:
     """How long one probe request may take before another worker may probe."""
-    return float(app_settings.CONNECT_TIMEOUT) + float(app_settings.READ_TIMEOUT) + 1.0
+    return dialogtech_total_timeout() + 1.0
 
 
 # --------------------------------------------------------------------------- breaker

@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import reliability
-from .conf import app_settings
+from .conf import app_settings, dialogtech_total_timeout
 from .dialogtech.client import ClickToAgentRequest, get_client
 from .dialogtech.responses import ClickToAgentResponse
 from .exceptions import (
@@ -30,6 +30,7 @@ from .exceptions import (
     MaybeSentError,
     NotSentError,
     RejectedError,
+    SendCancelledError,
 )
 from .models import Agent, CallAttempt, Queue
 from .phone import normalize_phone
@@ -307,7 +308,11 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
             warning=attempt.warning,
         )
         try:
-            response = get_client().click_to_agent(request)
+            response = get_client().click_to_agent(
+                request, may_send=lambda: _still_ours_to_send(attempt_id)
+            )
+        except SendCancelledError:
+            return _finish_not_sent_too_late(attempt, started=started)
         except NotSentError as err:
             reliability.circuit_record_not_sent()
             if attempt.tries >= app_settings.MAX_TRIES:
@@ -343,6 +348,59 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
             )
         reliability.circuit_record_reached()
         return _finish_with_response(attempt, response, started=started)
+
+
+def dispatching_lost_after() -> float:
+    """Seconds after its claim when the reconciler gives a ``dispatching`` attempt up as
+    lost: the longest a request may take, plus ``RECONCILE_DISPATCHING_MARGIN``."""
+    return dialogtech_total_timeout() + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+
+
+def _still_ours_to_send(attempt_id: int) -> bool:
+    """Asked right before the request is written: is the claim fresh enough to send?
+
+    A request must start within ``RECONCILE_DISPATCHING_MARGIN`` of the claim, so that
+    even at its total timeout it ends before the reconciler's cut-off: a worker that
+    stalled (paused VM, stopped process) never sends an attempt the reconciler has
+    given up on, or is about to.
+    """
+    window = float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+    return CallAttempt.objects.filter(
+        pk=attempt_id,
+        status=Status.DISPATCHING,
+        dispatched_at__gte=timezone.now() - timedelta(seconds=window),
+    ).exists()
+
+
+def _finish_not_sent_too_late(attempt: CallAttempt, *, started: float) -> CallAttempt:
+    """The worker resumed too long after its claim and sent nothing: the attempt fails
+    (a retry is safe), unless the reconciler already closed it."""
+    window = float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+    error = (
+        f"Not sent: this worker was held up for more than {window:g} s between claiming "
+        "the attempt and sending it (RECONCILE_DISPATCHING_MARGIN), so it sent nothing. "
+        "The contact was not called; retry it to place the call."
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        updated = CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
+            status=Status.FAILED, error=error, finished_at=now, next_try_at=None
+        )
+        attempt.refresh_from_db()
+        if updated:
+            _copy_outcome_to_contact(attempt)
+            transaction.on_commit(lambda: _send_finished(attempt))
+    logger.warning(
+        "call attempt %s not sent: its worker was held up after claiming it",
+        attempt.pk,
+        extra={
+            "attempt_id": attempt.pk,
+            "status": attempt.status,
+            "tries": attempt.tries,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    return attempt
 
 
 def _not_dispatched(attempt_id: int) -> CallAttempt:
@@ -449,17 +507,15 @@ def call_attempt_reconcile(
       conditional UPDATE that moves ``next_try_at`` to now is a lease, so of several
       reconcilers running at once exactly one queues each attempt.
     - A ``dispatching`` attempt claimed more than ``dispatching_after`` seconds ago
-      (default: connect + read timeout + ``RECONCILE_DISPATCHING_MARGIN``) lost its
-      worker mid-call: it becomes ``unknown`` and is never dialled again.
+      (default :func:`dispatching_lost_after`: the total timeout +
+      ``RECONCILE_DISPATCHING_MARGIN``) lost its worker mid-call: it becomes
+      ``unknown`` and is never dialled again (a worker never starts sending later than
+      the margin after its claim).
     """
     if pending_after is None:
         pending_after = float(app_settings.RECONCILE_PENDING_AFTER)
     if dispatching_after is None:
-        dispatching_after = (
-            float(app_settings.CONNECT_TIMEOUT)
-            + float(app_settings.READ_TIMEOUT)
-            + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
-        )
+        dispatching_after = dispatching_lost_after()
     now = timezone.now()
     pending_cutoff = now - timedelta(seconds=pending_after)
     lost_task = Q(status=Status.PENDING) & (

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
-from .button import button_target
+from .button import ButtonPhoneChangedError, button_phone, button_target
 from .exceptions import IdempotencyConflictError
 from .models import PLACE_CALL_PERMISSION, CallAttempt
 from .outcomes import attempt_reason
@@ -59,6 +59,12 @@ class CallButtonView(APIView):
             )
         try:
             target = button_target(str(data.get("token") or ""))
+        except signing.SignatureExpired:
+            return _error(
+                "expired",
+                "This call button has expired: reload the page to get a fresh one.",
+                http.HTTP_403_FORBIDDEN,
+            )
         except signing.BadSignature:
             return _error(
                 "invalid",
@@ -73,8 +79,17 @@ class CallButtonView(APIView):
             except ObjectDoesNotExist:
                 return _error("invalid", "This contact no longer exists.", http.HTTP_404_NOT_FOUND)
         try:
+            phone = button_phone(target, contact)
+        except ButtonPhoneChangedError:
+            return _error(
+                "changed",
+                "Nothing was dialled: the number changed since this page was shown; "
+                "reload the page to see the current number.",
+                http.HTTP_409_CONFLICT,
+            )
+        try:
             attempt, created = services.contact_call(
-                phone_to_call=target.phone,
+                phone_to_call=phone,
                 contact=contact,
                 queue_id=target.queue_id,
                 agent_id=target.agent_id,

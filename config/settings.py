@@ -24,6 +24,22 @@ SECRET_KEY = env.str(
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
+# One switch for a deployment behind a TLS-terminating proxy (README: "Deploying behind
+# TLS"). Off by default so that local runs over plain http keep working.
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+if HTTPS:
+    # The proxy must set this header itself (and drop any the client sent).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# Error pages and reports also hide connection URLs with passwords (DATABASE_URL...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.ExceptionReporterFilter"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -102,7 +118,7 @@ elif TASKS_BACKEND == "rq":
         "default": {
             "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
             # Seconds a job may run before RQ kills it (one call takes at most the
-            # connect + read timeouts).
+            # total timeout, DIALOGTECH_TOTAL_TIMEOUT).
             "DEFAULT_TIMEOUT": env.int("RQ_JOB_TIMEOUT", default=180),
         },
     }
@@ -146,6 +162,8 @@ CLICKTOAGENT = {
     "SECRET_ACCESS_KEY": env.str("DIALOGTECH_SECRET_ACCESS_KEY", default=""),
     "READ_TIMEOUT": env.float("DIALOGTECH_TIMEOUT", default=20.0),
     "CONNECT_TIMEOUT": env.float("DIALOGTECH_CONNECT_TIMEOUT", default=5.0),
+    # 0: connect + read timeout.
+    "TOTAL_TIMEOUT": env.float("DIALOGTECH_TOTAL_TIMEOUT", default=0.0),
     "MAX_TRIES": env.int("CLICKTOAGENT_MAX_TRIES", default=3),
     "RETRY_BACKOFF": env.float("CLICKTOAGENT_RETRY_BACKOFF", default=1.0),
     "CIRCUIT_BREAKER_THRESHOLD": env.int("CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD", default=5),
@@ -179,8 +197,12 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Both formats mask credential parameters and the configured secrets.
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "clicktoagent.logging.RedactingFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "clicktoagent.logging.JsonFormatter"},
     },
     # LOG_FORMAT=json: one JSON object per line, with each attempt's fields.
@@ -194,5 +216,7 @@ LOGGING = {
         "clicktoagent": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         # RQ workers' own lines, in the same format.
         "rq": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Every 500 (and 4xx warning), also with DEBUG off, where Django logs none.
+        "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

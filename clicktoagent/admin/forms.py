@@ -17,6 +17,9 @@ TOKEN_SALT = "clicktoagent.admin.call-form"  # noqa: S105  (a signing salt, not 
 # A call form may be submitted (or re-submitted) for this long after it was shown.
 TOKEN_MAX_AGE = 24 * 60 * 60
 MAX_DASHBOARD_DAYS = 366
+# Wide, but far enough from date.min/date.max that day bounds in any time zone exist.
+DASHBOARD_FIRST_DATE = date(1970, 1, 1)
+DASHBOARD_LAST_DATE = date(9998, 12, 31)
 
 # Service error keys -> form field names.
 SERVICE_FIELDS = {"queue_id": "queue", "agent_id": "agent"}
@@ -96,6 +99,21 @@ class DashboardPeriodForm(forms.Form):
     def default_period() -> tuple[date, date]:
         end = timezone.localdate()
         return end - timedelta(days=13), end
+
+    def _clean_in_range(self, name: str) -> date:
+        value: date = self.cleaned_data[name]
+        if not DASHBOARD_FIRST_DATE <= value <= DASHBOARD_LAST_DATE:
+            raise forms.ValidationError(
+                f"Choose a date between {DASHBOARD_FIRST_DATE.isoformat()} and "
+                f"{DASHBOARD_LAST_DATE.isoformat()}."
+            )
+        return value
+
+    def clean_start(self) -> date:
+        return self._clean_in_range("start")
+
+    def clean_end(self) -> date:
+        return self._clean_in_range("end")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -6,7 +6,9 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -259,6 +261,13 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
             context["can_cancel"] = obj.status == Status.PENDING
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        try:
+            return super().get_changelist_instance(request)
+        except (OverflowError, ValueError) as err:
+            # A date hierarchy year such as 9999 (Django ticket #37357): a bad lookup, not a 500.
+            raise IncorrectLookupParameters(err) from err
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -444,8 +453,12 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
             raise PermissionDenied
         start, end = DashboardPeriodForm.default_period()
         form = DashboardPeriodForm(request.GET or None, initial={"start": start, "end": end})
-        if request.GET and form.is_valid():
-            start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        status = 200
+        if request.GET:
+            if form.is_valid():
+                start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+            else:
+                status = 400  # the errors are shown above the default period
         days = selectors.call_attempt_daily_counts(start=start, end=end)
         rates = selectors.agent_success_rates(start=start, end=end)
         totals = {
@@ -472,4 +485,6 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
                 "admin:clicktoagent_callattempt_changelist", current_app=self.admin_site.name
             ),
         }
-        return TemplateResponse(request, "admin/clicktoagent/callattempt/dashboard.html", context)
+        return TemplateResponse(
+            request, "admin/clicktoagent/callattempt/dashboard.html", context, status=status
+        )

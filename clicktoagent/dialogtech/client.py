@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.views.decorators.debug import sensitive_variables
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .. import __version__
-from ..conf import app_settings
-from ..exceptions import ConfigurationError, MaybeSentError, NotSentError, RejectedError
+from ..conf import app_settings, dialogtech_total_timeout
+from ..exceptions import (
+    ConfigurationError,
+    DialogTechError,
+    MaybeSentError,
+    NotSentError,
+    RejectedError,
+    SendCancelledError,
+)
+from .deadline import Deadline, DeadlineAdapter, DeadlinePassedBeforeSending, SendRefused
 from .redact import Secret, install_log_redaction, redact
 from .responses import ClickToAgentResponse, parse_click_to_agent
 
@@ -69,6 +77,7 @@ class DialogTechClient:
         connect_timeout: float,
         read_timeout: float,
         max_response_bytes: int,
+        total_timeout: float | None = None,
     ) -> None:
         if not access_key or not secret_access_key:
             raise ConfigurationError(
@@ -86,12 +95,14 @@ class DialogTechClient:
         self.host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
         self._secrets = (Secret(access_key), Secret(secret_access_key))
         self._timeout = (connect_timeout, read_timeout)
+        # Each read is timed by read_timeout; the whole request by this deadline.
+        self._total = total_timeout or connect_timeout + read_timeout
         self._max_bytes = max_response_bytes
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = False
         # No retries at this level: only the service decides what may be retried.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         install_log_redaction()
@@ -100,12 +111,17 @@ class DialogTechClient:
         self.session.close()
 
     @sensitive_variables("access_key", "secret_access_key", "params")
-    def click_to_agent(self, request: ClickToAgentRequest) -> ClickToAgentResponse:
+    def click_to_agent(
+        self, request: ClickToAgentRequest, *, may_send: Callable[[], bool] | None = None
+    ) -> ClickToAgentResponse:
         """Ask DialogTech to place the call; return its parsed answer.
 
         Raises :class:`NotSentError` when the request certainly never reached
-        DialogTech, :class:`MaybeSentError` when it may have, and
-        :class:`RejectedError` for an HTTP 4xx refusal.
+        DialogTech, :class:`MaybeSentError` when it may have (also when the answer is
+        not complete within the total timeout), and :class:`RejectedError` for an HTTP
+        4xx refusal. ``may_send`` is asked once the connection is up, right before the
+        request is written; when it answers False nothing is sent and
+        :class:`SendCancelledError` is raised.
         """
         access_key, secret_access_key = self._secrets
         params = {
@@ -113,23 +129,44 @@ class DialogTechClient:
             "access_key": access_key,
             "secret_access_key": secret_access_key,
         }  # the values are Secret: masked wherever the dict is printed
-        try:
-            # No redirects: following one would send the credentials to another URL.
-            response = self.session.get(
-                self.base_url,
-                params=params,
-                timeout=self._timeout,
-                stream=True,
-                allow_redirects=False,
-            )
-        except requests.exceptions.RequestException as err:
-            raise self._transport_error(err) from None
-        try:
-            return self._read(response)
-        finally:
-            response.close()
+        with Deadline(self._total, may_send=may_send) as deadline:
+            try:
+                # No redirects: following one would send the credentials to another URL.
+                response = self.session.get(
+                    self.base_url,
+                    params=params,
+                    timeout=self._timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except SendRefused:
+                raise SendCancelledError(
+                    f"The request to DialogTech at {self.host} was withdrawn right before "
+                    "sending; it was not sent."
+                ) from None
+            except DeadlinePassedBeforeSending:
+                raise self._deadline_error(deadline) from None
+            except requests.exceptions.RequestException as err:
+                if deadline.expired:
+                    raise self._deadline_error(deadline) from None
+                raise self._transport_error(err) from None
+            try:
+                return self._read(response, deadline)
+            finally:
+                response.close()
 
-    def _read(self, response: requests.Response) -> ClickToAgentResponse:
+    def _deadline_error(self, deadline: Deadline) -> DialogTechError:
+        if not deadline.sending:
+            return NotSentError(
+                f"Connecting to DialogTech at {self.host} used up the total timeout of "
+                f"{self._total:g} s; the request was not sent."
+            )
+        return MaybeSentError(
+            f"DialogTech at {self.host} did not answer completely within the total timeout "
+            f"of {self._total:g} s; the call may have been placed."
+        )
+
+    def _read(self, response: requests.Response, deadline: Deadline) -> ClickToAgentResponse:
         status = response.status_code
         if status in (429, 503):
             raise NotSentError(
@@ -158,11 +195,16 @@ class DialogTechClient:
                         "the call may have been placed."
                     )
         except requests.exceptions.RequestException as err:
+            if deadline.expired:
+                raise self._deadline_error(deadline) from None
             # The request was sent and answered: whatever broke, the call may exist.
             raise MaybeSentError(
                 f"Reading DialogTech's answer from {self.host} failed "
                 f"({type(err).__name__}); the call may have been placed."
             ) from None
+        if deadline.expired:
+            # Cut short: what was read may be only part of the answer.
+            raise self._deadline_error(deadline)
         return parse_click_to_agent(bytes(body), max_bytes=self._max_bytes)
 
     def _transport_error(self, err: requests.exceptions.RequestException) -> Exception:
@@ -243,6 +285,7 @@ def get_client() -> DialogTechClient:
         float(app_settings.CONNECT_TIMEOUT),
         float(app_settings.READ_TIMEOUT),
         int(app_settings.MAX_RESPONSE_BYTES),
+        dialogtech_total_timeout(),
     )
     cached: tuple[tuple[Any, ...], DialogTechClient] | None = getattr(_local, "client", None)
     if cached is not None and cached[0] == key:
@@ -256,6 +299,7 @@ def get_client() -> DialogTechClient:
         connect_timeout=key[3],
         read_timeout=key[4],
         max_response_bytes=key[5],
+        total_timeout=key[6],
     )
     _local.client = (key, client)
     return client

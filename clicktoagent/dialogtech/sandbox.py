@@ -44,11 +44,14 @@ account file's ``"faults"`` object (keyed by ``phone_to_call``), else none.
 ``drop``         read the request, then close the connection without a byte.
 ``malformed``    HTTP 200 whose body is not well-formed XML (a truncated answer).
 ``empty``        HTTP 200 with an empty body.
+``trickle``      HTTP 200 with the normal answer, its status line and headers at once,
+                 then the body one byte every ``seconds`` (default 1): every read is
+                 quick, only a total deadline ends the wait.
 
 "Maybe sent": against the real service a 500, a dropped connection, a read timeout
 or a garbled answer can all happen *after* DialogTech placed the call, so a client
 must treat them as "unknown outcome", never as "not sent". The emulator makes that
-concrete: ``http_500``, ``drop``, ``read_timeout`` and ``malformed`` DO process the
+concrete: ``http_500``, ``drop``, ``read_timeout``, ``malformed`` and ``trickle`` DO process the
 call first (when the request is valid the agent goes to Outbound and a sid is
 issued and recorded in the request log) and only then fail to answer properly.
 ``http_503``, ``http_429`` and ``empty`` answer without processing anything (no
@@ -120,13 +123,26 @@ CREDENTIAL_PARAMS: Final = ("access_key", "secret_access_key")
 MASK: Final = "***"
 
 FAULT_NAMES: Final = frozenset(
-    {"latency", "http_500", "http_503", "http_429", "read_timeout", "drop", "malformed", "empty"}
+    {
+        "latency",
+        "http_500",
+        "http_503",
+        "http_429",
+        "read_timeout",
+        "drop",
+        "malformed",
+        "empty",
+        "trickle",
+    }
 )
 # Faults that process the call (possibly placing it) before (mis)answering.
-PROCESSING_FAULTS: Final = frozenset({"latency", "http_500", "drop", "read_timeout", "malformed"})
+PROCESSING_FAULTS: Final = frozenset(
+    {"latency", "http_500", "drop", "read_timeout", "malformed", "trickle"}
+)
 DEFAULT_FAULT_SECONDS: Final[Mapping[str, float]] = {
     "latency": 1.0,
     "read_timeout": 30.0,
+    "trickle": 1.0,
     "http_503": 1.0,
     "http_429": 1.0,
 }
@@ -843,10 +859,37 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.name == "drop":
             sandbox._append_log(entry)
             self.close_connection = True
+        elif fault.name == "trickle":
+            entry["result"] = outcome.result
+            entry["status"] = HTTPStatus.OK.value
+            sandbox._append_log(entry)
+            self._trickle(
+                xml_response(outcome.result, outcome.description, outcome.sid),
+                fault.seconds_or_default(),
+            )
         else:  # read_timeout
             sandbox._append_log(entry)
             sandbox._wait(fault.seconds_or_default())
             self.close_connection = True
+
+    def _trickle(self, body: bytes, seconds: float) -> None:
+        """Headers at once, then the body one byte every ``seconds``."""
+        self.close_connection = True
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            for index in range(len(body)):
+                self.sandbox._wait(seconds)
+                if self.sandbox._stopping.is_set():
+                    return
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+        except OSError:
+            logger.debug("sandbox: client went away during a trickled answer")
 
     def _unprocessed_fault(self, fault: _Fault, entry: dict[str, Any]) -> None:
         sandbox = self.sandbox

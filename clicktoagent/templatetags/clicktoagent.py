@@ -1,11 +1,16 @@
 """``{% load clicktoagent %}``: the call button for a host project's own pages.
 
     {% clicktoagent_button contact %}                      the contact's ``phone`` field
-    {% clicktoagent_button contact phone=contact.mobile %} an explicit number
+    {% clicktoagent_button contact phone_field="mobile" %} another field of the contact
+    {% clicktoagent_button phone="312-555-0123" %}         a number, no contact
     {% clicktoagent_button contact queue="12345" agent="98765" label="Call now" %}
 
 Without ``agent`` the call rings the agent the logged-in user works as, in that agent's
 first active queue. Users without the ``clicktoagent.place_call`` permission see nothing.
+For a contact, the number is read from ``phone_field`` again when the button is clicked:
+if it changed since the page was rendered nothing is dialled (the user reloads). An
+explicit ``phone=`` is called as signed into the page. Buttons expire after
+``CLICKTOAGENT["BUTTON_TOKEN_MAX_AGE"]`` seconds.
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ def clicktoagent_button(
     user = getattr(request, "user", None)
     if request is None or user is None or not user.has_perm(PLACE_CALL_PERMISSION):
         return {"show": False}
+    # Read from the contact when clicked, unless the page gives the number itself.
+    field = ""
     if phone is None:
         phone = str(getattr(contact, phone_field, "") or "") if contact is not None else ""
+        field = phone_field
     content_type = ContentType.objects.get_for_model(contact) if contact is not None else None
     token = button_token(
         phone=phone,
@@ -49,6 +57,7 @@ def clicktoagent_button(
         object_id=str(contact.pk) if contact is not None else "",
         queue_id=str(queue or ""),
         agent_id=str(agent or ""),
+        phone_field=field,
     )
     return {
         "show": True,

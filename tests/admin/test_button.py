@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core import signing
 from django.template import Context, Template
 from django.test import Client, RequestFactory
 
@@ -172,3 +174,99 @@ def test_unknown_outcome_says_the_contact_may_have_been_called_and_leaks_no_secr
     assert code == 200 and body["status"] == "unknown"
     assert "may have been called" in body["reason"]
     assert SECRET_ACCESS_KEY not in json.dumps(body) and ACCESS_KEY not in json.dumps(body)
+
+
+# --------------------------------------------------------------------------- token life
+
+
+def later(monkeypatch, seconds: float) -> None:
+    """Move the signing clock ``seconds`` into the future (the page has been open that long)."""
+    now = time.time()
+    monkeypatch.setattr(signing.time, "time", lambda: now + seconds)
+
+
+def test_expired_token_is_refused_and_nothing_is_dialled(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer, monkeypatch
+) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    later(monkeypatch, 3601)  # the default BUTTON_TOKEN_MAX_AGE is one hour
+    code, body = post(caller_client, token)
+    assert code == 403 and body["status"] == "expired"
+    assert "reload the page" in body["reason"]
+    assert CallAttempt.objects.count() == 0 and sandbox.requests() == []
+
+
+def test_token_age_follows_the_setting(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer, monkeypatch, settings
+) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "BUTTON_TOKEN_MAX_AGE": 60}
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    later(monkeypatch, 30)
+    assert post(caller_client, token)[0] == 200
+    later(monkeypatch, 61)
+    assert post(caller_client, token, key="key-0000000002")[0] == 403
+    assert len(sandbox.requests()) == 1
+
+
+def test_raw_number_button_still_works_and_also_expires(
+    caller_client: Client, caller, sandbox: SandboxServer, monkeypatch
+) -> None:
+    token = button_data(render(caller, '{% clicktoagent_button phone="312-555-0177" %}'))["token"]
+    code, body = post(caller_client, token)
+    assert (code, body["status"]) == (200, "placed")
+    assert CallAttempt.objects.get().phone_to_call == "3125550177"
+    later(monkeypatch, 3601)
+    code, body = post(caller_client, token, key="key-0000000002")
+    assert code == 403 and "reload the page" in body["reason"]
+    assert len(sandbox.requests()) == 1
+
+
+def test_changed_number_is_refused_and_nothing_is_dialled(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    ada = contacts["ada"]
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=ada))["token"]
+    ada.phone = "(312) 555-0199"  # changed after the page was rendered
+    ada.save()
+    code, body = post(caller_client, token)
+    assert code == 409 and body["status"] == "changed"
+    assert "the number changed" in body["reason"] and "reload" in body["reason"]
+    assert CallAttempt.objects.count() == 0 and sandbox.requests() == []
+
+
+def test_unchanged_number_dials_the_contacts_current_number(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    ada = contacts["ada"]
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=ada))["token"]
+    ada.phone = "312.555.0123"  # the same number, typed differently
+    ada.save()
+    code, body = post(caller_client, token)
+    assert (code, body["status"]) == (200, "placed")
+    attempt = CallAttempt.objects.get()
+    assert attempt.phone_to_call == "3125550123" and attempt.contact == ada
+    assert sandbox.requests()[0]["params"]["phone_to_call"] == "3125550123"
+
+
+def test_phone_field_names_which_number_of_the_contact_to_check(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer
+) -> None:
+    ada = contacts["ada"]
+    ada.company = "312-555-0144"  # any field may hold the number the button calls
+    ada.save()
+    html = render(caller, '{% clicktoagent_button c phone_field="company" %}', c=ada)
+    assert "disabled" not in html
+    token = button_data(html)["token"]
+    ada.company = "312-555-0145"
+    ada.save()
+    code, body = post(caller_client, token)
+    assert code == 409 and "the number changed" in body["reason"]
+    assert sandbox.requests() == []
+
+
+def test_token_of_a_contact_button_does_not_carry_the_number(caller, contacts) -> None:
+    from clicktoagent.button import SALT
+
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    payload = json.dumps(signing.loads(token, salt=SALT))
+    assert "555" not in payload and "0123" not in payload

@@ -90,6 +90,35 @@ def test_dashboard_period_can_be_chosen_and_is_checked(caller_client: Client, hi
     assert "at most 366 days" in too_long.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("9999-12-01", "9999-12-31"), ("0001-01-01", "0001-01-31"), ("1969-12-01", "1970-01-05")],
+)
+def test_dashboard_dates_out_of_range_are_a_400_with_the_reason(
+    caller_client: Client, history, start: str, end: str
+) -> None:
+    response = caller_client.get(URL, {"start": start, "end": end})
+    assert response.status_code == 400
+    assert "between 1970-01-01 and 9998-12-31" in response.content.decode()
+
+
+def test_an_invalid_period_is_a_400(caller_client: Client, history) -> None:
+    response = caller_client.get(URL, {"start": "2025-02-10", "end": "2025-02-01"})
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.content.decode()
+    assert caller_client.get(URL, {"start": "soon", "end": "later"}).status_code == 400
+
+
+def test_attempt_list_date_hierarchy_in_year_9999_is_not_a_500(
+    caller_client: Client, history
+) -> None:
+    url = "/admin/clicktoagent/callattempt/"
+    for query in ("created_at__year=9999", "created_at__year=99999999999999999999"):
+        response = caller_client.get(f"{url}?{query}")
+        # Django's answer to a bad list filter: back to the list with ?e=1.
+        assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
 def test_dashboard_needs_view_permission(db, demo_data) -> None:
     from django.contrib.auth.models import User
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from clicktoagent import services
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.exceptions import IdempotencyConflictError, InvalidTransitionError
 from clicktoagent.models import CallAttempt
@@ -16,6 +19,7 @@ from clicktoagent.services import (
     call_attempt_create,
     call_attempt_dispatch,
     call_attempt_get_or_create,
+    call_attempt_reconcile,
     call_attempt_retry,
     call_attempt_retry_get_or_create,
 )
@@ -303,3 +307,100 @@ def test_failing_signal_receiver_never_undoes_the_outcome(
         call_attempt_finished.disconnect(broken)
     assert attempt.status == Status.PLACED
     assert "receiver" in caplog.text and "RuntimeError" in caplog.text
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def test_trickling_answer_ends_unknown_at_the_total_deadline(
+    sandbox: SandboxServer, demo_data, settings
+) -> None:
+    settings.CLICKTOAGENT = {
+        **settings.CLICKTOAGENT,
+        "CONNECT_TIMEOUT": 0.5,
+        "READ_TIMEOUT": 1.0,
+        "TOTAL_TIMEOUT": 1.5,
+    }
+    sandbox.add_fault("trickle", seconds=0.3)  # one byte every 0.3 s: over 30 s in all
+    started = time.monotonic()
+    attempt = create()
+    assert time.monotonic() - started < 10
+    assert attempt.status == Status.UNKNOWN and attempt.tries == 1
+    assert "did not answer completely within the total timeout of 1.5 s" in attempt.error
+    assert "may have been placed" in attempt.error
+    assert len(sandbox.requests()) == 1
+
+
+def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconcile: bool) -> None:
+    """The worker freezes between its claim and the request: its claim ages ``seconds``."""
+    real_get_client = services.get_client
+
+    def stalled_get_client() -> Any:
+        CallAttempt.objects.filter(pk=attempt.pk).update(
+            dispatched_at=timezone.now() - timedelta(seconds=seconds)
+        )
+        if reconcile:
+            call_attempt_reconcile()
+        return real_get_client()
+
+    monkeypatch.setattr(services, "get_client", stalled_get_client)
+
+
+# The sandbox fixture's connect (1 s) + read (2 s) timeouts, and the default margin (30 s).
+CUTOFF = 1.0 + 2.0 + 30.0
+
+
+@pytest.mark.parametrize("stalled", [30.5, CUTOFF + 1])
+def test_worker_stalled_after_its_claim_never_sends(
+    sandbox: SandboxServer, demo_data, monkeypatch, stalled: float
+) -> None:
+    finished: list[CallAttempt] = []
+    receiver = lambda attempt, **kwargs: finished.append(attempt)  # noqa: E731
+    call_attempt_finished.connect(receiver, weak=False)
+    attempt = create(dispatch=False)
+    _stall_after_claim(monkeypatch, attempt, stalled, reconcile=False)
+    try:
+        result = call_attempt_dispatch(attempt_id=attempt.pk)
+    finally:
+        call_attempt_finished.disconnect(receiver)
+    assert sandbox.requests() == []
+    # Nothing left the process: the attempt fails as never sent, so a retry is safe.
+    assert result.status == Status.FAILED and result.sid == ""
+    assert "The contact was not called" in result.error and "30 s" in result.error
+    assert [a.pk for a in finished] == [attempt.pk]
+    # The reconciler finds nothing left to do.
+    assert call_attempt_reconcile().marked_unknown == []
+
+
+def test_worker_resuming_after_the_reconciler_gave_up_leaves_it_unknown(
+    sandbox: SandboxServer, demo_data, monkeypatch
+) -> None:
+    attempt = create(dispatch=False)
+    _stall_after_claim(monkeypatch, attempt, CUTOFF + 1, reconcile=True)
+    result = call_attempt_dispatch(attempt_id=attempt.pk)
+    assert sandbox.requests() == []
+    assert result.status == Status.UNKNOWN
+    assert "the worker was lost" in result.error
+
+
+def test_reconciler_cutoff_follows_the_total_timeout(demo_data, settings) -> None:
+    settings.CLICKTOAGENT = {
+        **settings.CLICKTOAGENT,
+        "CONNECT_TIMEOUT": 1.0,
+        "READ_TIMEOUT": 2.0,
+        "TOTAL_TIMEOUT": 10.0,
+        "RECONCILE_DISPATCHING_MARGIN": 5.0,
+    }
+    in_flight = create(dispatch=False)
+    lost = create(dispatch=False)
+    now = timezone.now()
+    CallAttempt.objects.filter(pk=in_flight.pk).update(
+        status=Status.DISPATCHING, dispatched_at=now - timedelta(seconds=12)
+    )
+    CallAttempt.objects.filter(pk=lost.pk).update(
+        status=Status.DISPATCHING, dispatched_at=now - timedelta(seconds=16)
+    )
+    report = call_attempt_reconcile(pending_after=3600)
+    assert report.marked_unknown == [lost.pk]
+    in_flight.refresh_from_db()
+    assert in_flight.status == Status.DISPATCHING

@@ -46,3 +46,10 @@ def test_system_check_reports_bad_values(settings) -> None:
     assert {"clicktoagent.E002", "clicktoagent.E004"} <= ids
     settings.CLICKTOAGENT = {"TYPO": 1}
     assert "clicktoagent.E001" in check_ids()
+
+
+def test_system_check_reports_bad_deadlines(settings) -> None:
+    settings.CLICKTOAGENT = {"TOTAL_TIMEOUT": -1, "RECONCILE_DISPATCHING_MARGIN": 0}
+    assert {"clicktoagent.E005", "clicktoagent.E006"} <= check_ids()
+    settings.CLICKTOAGENT = {"TOTAL_TIMEOUT": 12.5, "RECONCILE_DISPATCHING_MARGIN": 30}
+    assert not {"clicktoagent.E005", "clicktoagent.E006"} & check_ids()

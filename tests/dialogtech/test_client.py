@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from clicktoagent.exceptions import (
     NotSentError,
     RejectedError,
     ResponseError,
+    SendCancelledError,
 )
 from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
 
@@ -128,6 +130,55 @@ def test_may_have_been_sent(server: SandboxServer, fault: str) -> None:
     assert "may have been placed" in str(info.value)
     # The emulator processed the call before failing to answer: exactly the risk.
     assert server.requests()[0]["sid"]
+
+
+def test_trickled_answer_is_cut_at_the_total_deadline(server: SandboxServer) -> None:
+    # Each byte comes well within the read timeout; only a total deadline stops this.
+    client = make_client(server.url, connect_timeout=0.5, read_timeout=1.0)
+    server.add_fault("trickle", seconds=0.3)
+    started = time.monotonic()
+    with pytest.raises(MaybeSentError) as info:
+        client.click_to_agent(REQUEST)
+    assert time.monotonic() - started < 10  # the whole trickle takes over 30 s
+    assert not isinstance(info.value, NotSentError)
+    # By default the total deadline is the connect timeout plus the read timeout.
+    assert "within the total timeout of 1.5 s" in str(info.value)
+    assert "may have been placed" in str(info.value)
+    assert server.requests()[0]["sid"]
+
+
+def test_slow_first_byte_is_cut_at_the_total_deadline(server: SandboxServer) -> None:
+    client = make_client(server.url, connect_timeout=0.5, read_timeout=20.0, total_timeout=1.0)
+    server.add_fault("read_timeout", seconds=15.0)
+    started = time.monotonic()
+    with pytest.raises(MaybeSentError, match="within the total timeout of 1 s"):
+        client.click_to_agent(REQUEST)
+    assert time.monotonic() - started < 10  # not the 20 s read timeout
+    assert server.requests()[0]["sid"]
+
+
+def test_a_fast_answer_is_not_disturbed_by_the_deadline(
+    server: SandboxServer, client: DialogTechClient
+) -> None:
+    for _ in range(3):  # also over a reused connection
+        assert client.click_to_agent(REQUEST).ok
+    assert len(server.requests()) == 3
+
+
+def test_request_withdrawn_right_before_sending_is_never_sent(server: SandboxServer) -> None:
+    client = make_client(server.url)
+    checks: list[bool] = []
+
+    def may_send() -> bool:
+        checks.append(True)
+        return False
+
+    with pytest.raises(SendCancelledError, match="not sent"):
+        client.click_to_agent(REQUEST, may_send=may_send)
+    assert checks == [True]
+    assert server.requests() == []
+    # The client stays usable.
+    assert client.click_to_agent(REQUEST, may_send=lambda: True).ok
 
 
 @pytest.mark.parametrize("fault", ["malformed", "empty"])

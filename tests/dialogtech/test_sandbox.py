@@ -279,9 +279,10 @@ def test_fault_names() -> None:
         "drop",
         "malformed",
         "empty",
+        "trickle",
     }
     assert expected == FAULT_NAMES
-    processing = {"latency", "http_500", "drop", "read_timeout", "malformed"}
+    processing = {"latency", "http_500", "drop", "read_timeout", "malformed", "trickle"}
     assert processing == PROCESSING_FAULTS
 
 
@@ -363,6 +364,21 @@ def test_malformed_processes_the_call_and_answers_garbage(server: SandboxServer)
     with pytest.raises(ET.ParseError):
         ET.fromstring(response.content)
     _assert_processed(server, "malformed")
+
+
+def test_trickle_processes_the_call_then_sends_the_answer_one_byte_at_a_time(
+    server: SandboxServer,
+) -> None:
+    server.add_fault("trickle", seconds=0.002)
+    with requests.get(server.url, params=params(), timeout=TIMEOUT, stream=True) as response:
+        assert response.status_code == 200
+        chunks = list(response.raw.stream(1))
+    assert len(chunks) > 50 and all(len(chunk) == 1 for chunk in chunks)
+    body = ET.fromstring(b"".join(chunks))
+    assert body.findtext("result") == "success"
+    entry = server.requests()[-1]
+    assert entry["fault"] == "trickle" and entry["sid"] == body.findtext("sid")
+    assert server.agent_mode("98765") == "Outbound"
 
 
 def test_empty_answers_nothing_and_does_not_process(server: SandboxServer) -> None:

@@ -1,0 +1,185 @@
+"""A total deadline for one HTTP request made with requests.
+
+requests (and urllib3 under it) only time each socket operation, so a server that sends
+one byte a second holds a request forever. :class:`Deadline` arms a timer for the whole
+request; when it fires, it shuts the request's socket down, which ends whatever read or
+write is blocked on it (connect, TLS handshake, waiting for the status line, reading the
+body). :class:`DeadlineAdapter` mounts connections that report their sockets to the
+deadline active in the current thread, and that check it, and the caller's last-moment
+``may_send`` check, right before the request is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_local = threading.local()
+
+
+class DeadlinePassedBeforeSending(Exception):
+    """The deadline passed before a byte of the request was written."""
+
+
+class SendRefused(Exception):
+    """The caller's ``may_send`` check said no, right before the request was written."""
+
+
+class Deadline:
+    """Ends one request ``seconds`` after it started, whatever it is waiting for.
+
+    Use as a context manager around the request and the reading of its body. ``expired``
+    says whether the deadline cut the request; ``sending`` whether the request had
+    started to be written by then (so it may have reached the server).
+    """
+
+    def __init__(self, seconds: float, *, may_send: Callable[[], bool] | None = None) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.sending = False
+        self._may_send = may_send
+        self._lock = threading.Lock()
+        self._done = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._previous: Deadline | None = None
+
+    def __enter__(self) -> Deadline:
+        self._previous = current()
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            # After this no shutdown can reach a socket that went back to the pool.
+            self._done = True
+            watched, self._sockets = self._sockets, []
+        self._timer.cancel()
+        for watcher in watched:
+            watcher.close()
+        _local.deadline = self._previous
+
+    def attach(self, sock: socket.socket) -> None:
+        """Watch ``sock``: shut it down when the deadline passes (now, if it has).
+
+        The deadline keeps its own descriptor of the socket: wrapping it in TLS detaches
+        the original object, and shutting down any descriptor of a socket ends it.
+        """
+        try:
+            watcher = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        except OSError:
+            return  # Already closed: nothing can block on it.
+        with self._lock:
+            if self._done:
+                watcher.close()
+                return
+            self._sockets.append(watcher)
+            if self.expired:
+                _shutdown(watcher)
+
+    def before_send(self, sock: socket.socket) -> None:
+        """Called right before the request is written on the connected ``sock``."""
+        if self._may_send is not None and not _allowed(self._may_send):
+            raise SendRefused
+        with self._lock:
+            if self.expired:
+                raise DeadlinePassedBeforeSending
+            self.sending = True
+        self.attach(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def current() -> Deadline | None:
+    """The deadline of the request being made in this thread, if any."""
+    deadline: Deadline | None = getattr(_local, "deadline", None)
+    return deadline
+
+
+def _allowed(may_send: Callable[[], bool]) -> bool:
+    try:
+        return bool(may_send())
+    except Exception:
+        # A check that cannot answer must not let the request out.
+        return False
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _before_send(conn: HTTPConnection) -> None:
+    deadline = current()
+    if deadline is None:
+        return
+    if conn.sock is None:
+        # Connect first, so the check below is the last step before the first byte.
+        conn.connect()
+    assert conn.sock is not None
+    deadline.before_send(conn.sock)
+
+
+def _watch(sock: socket.socket) -> socket.socket:
+    deadline = current()
+    if deadline is not None:
+        deadline.attach(sock)  # before any TLS handshake, so the deadline also ends that
+    return sock
+
+
+class _HTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _watch(super()._new_conn())
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _before_send(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _watch(super()._new_conn())
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _before_send(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections obey the current thread's :class:`Deadline`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _HTTPConnectionPool,
+            "https": _HTTPSConnectionPool,
+        }

@@ -1,0 +1,183 @@
+"""The demo project's deployment settings: error logging, TLS, error pages, checks."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from django.core.checks import run_checks
+from django.http import HttpRequest, HttpResponse
+from django.test import Client
+from django.urls import path
+
+from tests.conftest import ROOT, SECRET_ACCESS_KEY
+
+# A long random key: check --deploy refuses the development default.
+DEPLOY_SECRET_KEY = "k9#Qz2!vR7@pL4$wX8^mN1&bT6*cY3(hJ5)fD0-gS8+aE2=uW7_oI4~eK1;rZ9"
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError(f"a bug that quotes a secret: {SECRET_ACCESS_KEY}")
+
+
+urlpatterns = [path("boom/", boom)]
+
+
+@pytest.fixture
+def console() -> Iterator[io.StringIO]:
+    """What the ``console`` handler of ``django.request`` writes."""
+    handler = next(h for h in logging.getLogger("django.request").handlers if h.name == "console")
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)  # type: ignore[arg-type]
+
+
+def test_a_500_with_debug_off_is_logged_to_the_console_without_secrets(
+    settings, console: io.StringIO, sandbox
+) -> None:
+    settings.ROOT_URLCONF = __name__
+    settings.DEBUG = False
+    records: list[logging.LogRecord] = []
+    collector = logging.Handler()
+    collector.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("django.request").addHandler(collector)
+    try:
+        response = Client(raise_request_exception=False).get("/boom/?access_key=AK-in-query")
+    finally:
+        logging.getLogger("django.request").removeHandler(collector)
+    assert response.status_code == 500
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.ERROR, "Internal Server Error: /boom/")
+    ]
+    line = console.getvalue()
+    assert "ERROR django.request Internal Server Error: /boom/" in line
+    assert "RuntimeError: a bug that quotes a secret: [redacted]" in line
+    assert SECRET_ACCESS_KEY not in line and "AK-in-query" not in line
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DIALOGTECH_", "CLICKTOAGENT_", "DATABASE_URL"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+DEPLOY_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": DEPLOY_SECRET_KEY,
+    "DJANGO_ALLOWED_HOSTS": "calls.example.com",
+    "DIALOGTECH_ACCESS_KEY": "deploy-access-key",
+    "DIALOGTECH_SECRET_ACCESS_KEY": "deploy-secret-access-key",
+    "CLICKTOAGENT_WEBHOOK_SECRET": "whsec_" + "A" * 32,
+    "HUBSPOT_CLIENT_SECRET": "hubspot-client-secret",
+    "SALESFORCE_ORGANIZATION_IDS": "00D000000000001",
+    "PIPEDRIVE_WEBHOOK_USER": "pipedrive",
+    "PIPEDRIVE_WEBHOOK_PASSWORD": "pipedrive-password",
+}
+TLS_WARNINGS = ("security.W004", "security.W008", "security.W012", "security.W016")
+
+
+def test_check_deploy_is_clean_with_django_https_and_debug_off() -> None:
+    result = run_manage("check", "--deploy", DJANGO_HTTPS="1", **DEPLOY_ENV)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # Every secret the app warns about is set in DEPLOY_ENV: not a single warning is left.
+    assert "System check identified no issues" in output, output
+
+
+def test_without_django_https_check_deploy_names_the_tls_settings() -> None:
+    # Off by default, so a local run over plain http keeps working.
+    result = run_manage("check", "--deploy", **DEPLOY_ENV)
+    output = result.stdout + result.stderr
+    for warning in TLS_WARNINGS:
+        assert warning in output
+
+
+def test_django_https_sets_hsts_secure_cookies_redirect_and_the_proxy_header() -> None:
+    code = (
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_PROXY_SSL_HEADER)"
+    )
+    result = run_manage("shell", "-v", "0", "-c", code, DJANGO_HTTPS="1", **DEPLOY_ENV)
+    assert result.stdout.strip().split(maxsplit=4) == [
+        "31536000",
+        "True",
+        "True",
+        "True",
+        "('HTTP_X_FORWARDED_PROTO', 'https')",
+    ], result.stderr
+    result = run_manage("shell", "-v", "0", "-c", code, **DEPLOY_ENV)
+    assert result.stdout.split(maxsplit=4)[:4] == ["0", "False", "False", "False"], result.stderr
+
+
+DEBUG_PAGE = """
+import os, sys
+from django.test import RequestFactory
+from django.views.debug import technical_500_response
+
+# runserver's WSGI environ carries the process environment into request.META.
+request = RequestFactory().get("/boom/", **dict(os.environ))
+try:
+    raise RuntimeError("boom")
+except RuntimeError:
+    response = technical_500_response(request, *sys.exc_info())
+sys.stdout.write(response.content.decode())
+"""
+
+
+def test_debug_page_masks_database_and_redis_urls() -> None:
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        DEBUG_PAGE,
+        DJANGO_DEBUG="true",
+        DATABASE_URL="postgres://u:s3cretpw@db.example.com/db",
+        REDIS_URL="redis://:r3dispw@127.0.0.1:6379/14",
+        DIALOGTECH_BASE_URL="https://dialogtech-user:d1alogpw@secure.dialogtech.com/ibp_api.php",
+    )
+    page = result.stdout
+    assert "RuntimeError" in page and "Request information" in page, result.stderr
+    for secret in ("s3cretpw", "r3dispw", "d1alogpw"):
+        assert secret not in page
+    assert "db.example.com" in page  # the host still helps debugging
+
+
+def check_ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://dialogtech.example.com/ibp_api.php", True),
+        ("http://10.0.0.7:8099/ibp_api.php", True),
+        ("http://127.0.0.1:8099/ibp_api.php", False),
+        ("http://localhost:8099/ibp_api.php", False),
+        ("http://[::1]:8099/ibp_api.php", False),
+        ("https://secure.dialogtech.com/ibp_api.php", False),
+    ],
+)
+def test_plain_http_base_url_warns_unless_loopback(settings, base_url: str, warned: bool) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "BASE_URL": base_url}
+    assert ("clicktoagent.W002" in check_ids()) is warned
