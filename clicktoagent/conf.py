@@ -76,7 +76,10 @@ DEFAULTS: dict[str, Any] = {
     "HUBSPOT_OWNER_PROPERTY": "hubspot_owner_id",
     "HUBSPOT_OBJECT_ID_PROPERTY": "hs_object_id",
     "HUBSPOT_DEDUPE_WINDOW": 600,
+    # Organization ids allowed to post (15 characters, or 18 with the checksum suffix).
     "SALESFORCE_ORGANIZATION_IDS": (),
+    # The shared secret in the endpoint URL (?token=...): a string, or a list to rotate.
+    "SALESFORCE_WEBHOOK_TOKEN": "",
     "SALESFORCE_PHONE_FIELD": "Phone",
     "SALESFORCE_OWNER_FIELD": "OwnerId",
     "PIPEDRIVE_WEBHOOK_USER": "",
@@ -94,6 +97,7 @@ SECRET_KEYS = frozenset(
         "SECRET_ACCESS_KEY",
         "WEBHOOK_SECRET",
         "HUBSPOT_CLIENT_SECRET",
+        "SALESFORCE_WEBHOOK_TOKEN",
         "PIPEDRIVE_WEBHOOK_PASSWORD",
     }
 )

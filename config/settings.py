@@ -159,6 +159,8 @@ CLICKTOAGENT = {
     "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),
     "HUBSPOT_CLIENT_SECRET": env.str("HUBSPOT_CLIENT_SECRET", default=""),
     "SALESFORCE_ORGANIZATION_IDS": env.list("SALESFORCE_ORGANIZATION_IDS", default=[]),
+    # Comma-separated: list the new token beside the old one while rotating.
+    "SALESFORCE_WEBHOOK_TOKEN": env.list("SALESFORCE_WEBHOOK_TOKEN", default=[]),
     "PIPEDRIVE_WEBHOOK_USER": env.str("PIPEDRIVE_WEBHOOK_USER", default=""),
     "PIPEDRIVE_WEBHOOK_PASSWORD": env.str("PIPEDRIVE_WEBHOOK_PASSWORD", default=""),
     "CONTACT_FIELDS": {
