@@ -85,6 +85,11 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_WEBHOOK_USER": "",
     "PIPEDRIVE_WEBHOOK_PASSWORD": "",
     "PIPEDRIVE_DIAL_ACTIONS": ("create",),
+    # Deepest nesting of arrays and objects accepted in any JSON body (API, call button,
+    # webhooks); checked before parsing, so a hostile body cannot exhaust the stack.
+    "JSON_MAX_DEPTH": 32,
+    # Largest request body, in bytes, the REST API and the call button accept (then 413).
+    "API_MAX_BODY_BYTES": 65536,
     # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
     # None turns this throttle off. Counted in Django's default cache.
     "API_CREATE_THROTTLE_RATE": "60/minute",
