@@ -29,6 +29,7 @@ from .. import selectors, services
 from ..models import Agent, CallAttempt, Queue
 from . import schema
 from .exceptions import exception_handler
+from .parsers import API_PARSERS, body_size_check
 from .permissions import CanPlaceCalls, CanViewCallAttempts, ModelPermissions
 from .serializers import (
     IDEMPOTENCY_HEADER,
@@ -81,6 +82,13 @@ class QueuePagination(Pagination):
 
 class ApiViewMixin:
     """What every view of this API shares, whatever the host's DRF settings say."""
+
+    parser_classes = API_PARSERS
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # Once the caller is known and allowed, and before any of the body is read.
+        body_size_check(request)
 
     def get_exception_handler(self) -> Callable[..., Response | None]:
         return exception_handler
