@@ -218,6 +218,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             202: ATTEMPT_ACCEPTED,
             400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             409: schema.CONFLICT_IDEMPOTENCY,
             429: schema.THROTTLED,
         },
@@ -261,6 +262,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             # The call is validated again: its queue or agent may have changed since.
             400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_STATE,
             429: schema.THROTTLED,
@@ -279,6 +281,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         responses={
             200: CallAttemptSerializer,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_STATE,
         },
@@ -293,7 +296,7 @@ def _crud_schema(
     name: str, output: type[Any], input_: type[Any], lookup: str
 ) -> Callable[[type[Any]], type[Any]]:
     reads = {**schema.ERRORS_READ}
-    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ}
+    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ, **schema.ERRORS_WRITE}
     return extend_schema_view(
         list=extend_schema(
             summary=f"List {name}s",
