@@ -89,7 +89,10 @@ DEFAULTS: dict[str, Any] = {
     "HUBSPOT_OWNER_PROPERTY": "hubspot_owner_id",
     "HUBSPOT_OBJECT_ID_PROPERTY": "hs_object_id",
     "HUBSPOT_DEDUPE_WINDOW": 600,
+    # Organization ids allowed to post (15 characters, or 18 with the checksum suffix).
     "SALESFORCE_ORGANIZATION_IDS": (),
+    # The shared secret in the endpoint URL (?token=...): a string, or a list to rotate.
+    "SALESFORCE_WEBHOOK_TOKEN": "",
     "SALESFORCE_PHONE_FIELD": "Phone",
     "SALESFORCE_OWNER_FIELD": "OwnerId",
     "PIPEDRIVE_WEBHOOK_USER": "",
@@ -97,6 +100,11 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_DIAL_ACTIONS": ("create",),
     # Seconds a call button's signed token stays valid after its page was rendered.
     "BUTTON_TOKEN_MAX_AGE": 3600,
+    # Deepest nesting of arrays and objects accepted in any JSON body (API, call button,
+    # webhooks); checked before parsing, so a hostile body cannot exhaust the stack.
+    "JSON_MAX_DEPTH": 32,
+    # Largest request body, in bytes, the REST API and the call button accept (then 413).
+    "API_MAX_BODY_BYTES": 65536,
     # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
     # None turns this throttle off. Counted in Django's default cache.
     "API_CREATE_THROTTLE_RATE": "60/minute",
@@ -109,6 +117,7 @@ SECRET_KEYS = frozenset(
         "SECRET_ACCESS_KEY",
         "WEBHOOK_SECRET",
         "HUBSPOT_CLIENT_SECRET",
+        "SALESFORCE_WEBHOOK_TOKEN",
         "PIPEDRIVE_WEBHOOK_PASSWORD",
     }
 )

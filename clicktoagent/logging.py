@@ -32,7 +32,13 @@ def _secrets() -> tuple[str, ...]:
     try:
         from .conf import SECRET_KEYS, app_settings
 
-        return tuple(str(getattr(app_settings, key)) for key in sorted(SECRET_KEYS))
+        values: list[str] = []
+        for key in sorted(SECRET_KEYS):
+            value = getattr(app_settings, key)
+            # A list holds several secrets at once (tokens being rotated).
+            items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+            values.extend(str(item) for item in items if item)
+        return tuple(values)
     except Exception:
         # Settings not configured (or broken): the parameter pattern still applies.
         return ()

@@ -10,13 +10,14 @@ from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from rest_framework import status as http
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
+from .api.parsers import BoundedFormParser, BoundedJSONParser, body_size_check
 from .button import ButtonPhoneChangedError, button_phone, button_target
 from .exceptions import IdempotencyConflictError
 from .models import PLACE_CALL_PERMISSION, CallAttempt
@@ -46,10 +47,15 @@ class CallButtonView(APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated, CanPlaceCalls]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, BoundedFormParser]
 
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            body_size_check(request)
+            payload = request.data
+        except APIException as err:  # too large (413), unreadable or too deep (400), 415
+            return _error("invalid", str(err.detail), err.status_code)
+        data = payload if isinstance(payload, dict) else {}
         key = str(data.get("idempotency_key") or "")
         if not KEY_PATTERN.fullmatch(key):
             return _error(

@@ -180,6 +180,8 @@ CLICKTOAGENT = {
     "CALLBACK_ALLOW_HTTP": env.bool("CLICKTOAGENT_CALLBACK_ALLOW_HTTP", default=False),
     "HUBSPOT_CLIENT_SECRET": env.str("HUBSPOT_CLIENT_SECRET", default=""),
     "SALESFORCE_ORGANIZATION_IDS": env.list("SALESFORCE_ORGANIZATION_IDS", default=[]),
+    # Comma-separated: list the new token beside the old one while rotating.
+    "SALESFORCE_WEBHOOK_TOKEN": env.list("SALESFORCE_WEBHOOK_TOKEN", default=[]),
     "PIPEDRIVE_WEBHOOK_USER": env.str("PIPEDRIVE_WEBHOOK_USER", default=""),
     "PIPEDRIVE_WEBHOOK_PASSWORD": env.str("PIPEDRIVE_WEBHOOK_PASSWORD", default=""),
     "CONTACT_FIELDS": {

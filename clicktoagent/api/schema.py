@@ -9,7 +9,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from .serializers import ErrorSerializer
 
 # A 400 answer: field name -> messages (DRF's validation error shape). A body that is not
-# JSON answers {"detail": "..."}; a list field answers {"field": {"index": [messages]}}.
+# JSON, or nests deeper than JSON_MAX_DEPTH, answers {"detail": "..."}; a list field
+# answers {"field": {"index": [messages]}}.
 _MESSAGES: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,7 +55,14 @@ THROTTLED = OpenApiResponse(
     description="Too many attempts created; the Retry-After header says when to try again.",
 )
 
+TOO_LARGE = OpenApiResponse(
+    ErrorSerializer,
+    description="The body is larger than API_MAX_BODY_BYTES (64 KiB by default).",
+)
+
 ERRORS_READ = {401: UNAUTHENTICATED, 403: FORBIDDEN}
+# Every request that may carry a body: its size is checked before it is read.
+ERRORS_WRITE = {413: TOO_LARGE}
 
 
 def only_clicktoagent_api(

@@ -29,6 +29,7 @@ from .. import selectors, services
 from ..models import Agent, CallAttempt, Queue
 from . import schema
 from .exceptions import exception_handler
+from .parsers import API_PARSERS, body_size_check
 from .permissions import CanPlaceCalls, CanViewCallAttempts, ModelPermissions
 from .serializers import (
     IDEMPOTENCY_HEADER,
@@ -81,6 +82,13 @@ class QueuePagination(Pagination):
 
 class ApiViewMixin:
     """What every view of this API shares, whatever the host's DRF settings say."""
+
+    parser_classes = API_PARSERS
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # Once the caller is known and allowed, and before any of the body is read.
+        body_size_check(request)
 
     def get_exception_handler(self) -> Callable[..., Response | None]:
         return exception_handler
@@ -210,6 +218,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             202: ATTEMPT_ACCEPTED,
             400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             409: schema.CONFLICT_IDEMPOTENCY,
             429: schema.THROTTLED,
         },
@@ -253,6 +262,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             # The call is validated again: its queue or agent may have changed since.
             400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_STATE,
             429: schema.THROTTLED,
@@ -271,6 +281,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         responses={
             200: CallAttemptSerializer,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_STATE,
         },
@@ -285,7 +296,7 @@ def _crud_schema(
     name: str, output: type[Any], input_: type[Any], lookup: str
 ) -> Callable[[type[Any]], type[Any]]:
     reads = {**schema.ERRORS_READ}
-    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ}
+    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ, **schema.ERRORS_WRITE}
     return extend_schema_view(
         list=extend_schema(
             summary=f"List {name}s",

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
-_CREDENTIAL_PARAM = re.compile(r"((?:secret_)?access_key=)[^&\s'\"]*", re.IGNORECASE)
+# DialogTech's keys, and the webhook token Salesforce sends in the endpoint's URL.
+_CREDENTIAL_PARAM = re.compile(r"((?:secret_)?access_key=|\btoken=)[^&\s'\"]*", re.IGNORECASE)
 
 
 class Secret(str):
@@ -33,7 +34,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks credentials in log records of libraries that log request URLs (urllib3)."""
+    """Masks credentials in log records of libraries that log request URLs (urllib3, and
+    runserver's access lines, whose request line carries the webhook ``token``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -43,7 +45,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_FILTERED_LOGGERS = ("urllib3.connectionpool", "requests")
+_FILTERED_LOGGERS = ("urllib3.connectionpool", "requests", "django.server")
 
 
 def install_log_redaction() -> None:

@@ -47,13 +47,19 @@ account file's ``"faults"`` object (keyed by ``phone_to_call``), else none.
 ``trickle``      HTTP 200 with the normal answer, its status line and headers at once,
                  then the body one byte every ``seconds`` (default 1): every read is
                  quick, only a total deadline ends the wait.
+``dtd_utf8``     HTTP 200 with the real answer wrapped in a document that declares a
+``dtd_utf16le``  DTD with an entity (used in ``<result_description>``), encoded in
+``dtd_utf16be``  UTF-8, UTF-16 (little or big endian, with a byte order mark) or
+``dtd_utf32``    UTF-32 (with a byte order mark), the encoding declared in
+                 ``<?xml ...?>``. A client must refuse a DTD in any encoding.
 
 "Maybe sent": against the real service a 500, a dropped connection, a read timeout
 or a garbled answer can all happen *after* DialogTech placed the call, so a client
 must treat them as "unknown outcome", never as "not sent". The emulator makes that
-concrete: ``http_500``, ``drop``, ``read_timeout``, ``malformed`` and ``trickle`` DO process the
-call first (when the request is valid the agent goes to Outbound and a sid is
-issued and recorded in the request log) and only then fail to answer properly.
+concrete: ``http_500``, ``drop``, ``read_timeout``, ``malformed``, ``trickle`` and the
+``dtd_*`` faults DO process the call first (when the request is valid the agent goes to
+Outbound and a sid is issued and recorded in the request log) and only then fail to
+answer properly.
 ``http_503``, ``http_429`` and ``empty`` answer without processing anything (no
 sid, agent mode unchanged); ``latency`` processes normally.
 
@@ -77,6 +83,7 @@ with credentials masked as ``"***"``. For tests in other processes, JSON endpoin
 
 from __future__ import annotations
 
+import codecs
 import copy
 import hmac
 import json
@@ -103,6 +110,7 @@ __all__ = [
     "ACTION",
     "API_PATH",
     "AVAILABLE_MODES",
+    "DTD_FAULT_ENCODINGS",
     "FAULT_NAMES",
     "PROCESSING_FAULTS",
     "AccountError",
@@ -122,6 +130,13 @@ REQUIRED_PARAMS: Final = ("queue_id", "agent_id", "phone_to_call")
 CREDENTIAL_PARAMS: Final = ("access_key", "secret_access_key")
 MASK: Final = "***"
 
+# The dtd_* faults: (codec, byte order mark, encoding declared in the document).
+DTD_FAULT_ENCODINGS: Final[Mapping[str, tuple[str, bytes, str]]] = {
+    "dtd_utf8": ("utf-8", b"", "UTF-8"),
+    "dtd_utf16le": ("utf-16-le", codecs.BOM_UTF16_LE, "UTF-16"),
+    "dtd_utf16be": ("utf-16-be", codecs.BOM_UTF16_BE, "UTF-16"),
+    "dtd_utf32": ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"),
+}
 FAULT_NAMES: Final = frozenset(
     {
         "latency",
@@ -134,10 +149,12 @@ FAULT_NAMES: Final = frozenset(
         "empty",
         "trickle",
     }
+    | set(DTD_FAULT_ENCODINGS)
 )
 # Faults that process the call (possibly placing it) before (mis)answering.
 PROCESSING_FAULTS: Final = frozenset(
     {"latency", "http_500", "drop", "read_timeout", "malformed", "trickle"}
+    | set(DTD_FAULT_ENCODINGS)
 )
 DEFAULT_FAULT_SECONDS: Final[Mapping[str, float]] = {
     "latency": 1.0,
@@ -345,6 +362,20 @@ def xml_response(result: str, description: str, sid: str | None = None) -> bytes
         lines.append(f"\t<sid>{_xml_text(sid)}</sid>")
     lines.append("</response>")
     return ("\n".join(lines) + "\n").encode("ascii", "xmlcharrefreplace")
+
+
+def dtd_response(fault: str, result: str, description: str, sid: str | None = None) -> bytes:
+    """The answer of a ``dtd_*`` fault: a DTD declaring an entity the answer uses."""
+    codec, bom, declared = DTD_FAULT_ENCODINGS[fault]
+    placeholder = "DESCRIPTION-ENTITY"
+    text = xml_response(result, placeholder, sid).decode("ascii")
+    value = escape(_XML_INVALID.sub("\ufffd", description), {'"': "&#34;", "%": "&#37;"})
+    document = (
+        f'<?xml version="1.0" encoding="{declared}"?>\n'
+        f'<!DOCTYPE response [<!ENTITY description "{value}">]>\n'
+        + text.replace(placeholder, "&description;")
+    )
+    return bom + document.encode(codec)
 
 
 def _masked(params: Mapping[str, str]) -> dict[str, str]:
@@ -856,6 +887,12 @@ class _Handler(BaseHTTPRequestHandler):
             entry["status"] = HTTPStatus.OK.value
             sandbox._append_log(entry)
             self._send(HTTPStatus.OK, _MALFORMED_BODY, "text/xml")
+        elif fault.name in DTD_FAULT_ENCODINGS:
+            entry["result"] = outcome.result
+            entry["status"] = HTTPStatus.OK.value
+            sandbox._append_log(entry)
+            body = dtd_response(fault.name, outcome.result, outcome.description, outcome.sid)
+            self._send(HTTPStatus.OK, body, "text/xml")
         elif fault.name == "drop":
             sandbox._append_log(entry)
             self.close_connection = True

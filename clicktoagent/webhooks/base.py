@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..conf import app_settings
 from ..exceptions import ClickToAgentError
+from ..jsonsafe import UnsafeJSONError, parse_json
 from ..models import WebhookEvent
 
 logger = logging.getLogger("clicktoagent.webhooks")
@@ -149,10 +149,16 @@ def decode_body(body: bytes) -> str:
 
 
 def load_json(text: str) -> Any:
+    """A JSON body within ``WEBHOOK_MAX_BODY_BYTES`` and ``JSON_MAX_DEPTH``, else the
+    delivery is unusable (stored ``rejected`` with the reason, never a 500)."""
     try:
-        return json.loads(text)
-    except ValueError as err:
-        raise UnusableDeliveryError(f"The body is not valid JSON ({err}).") from None
+        return parse_json(
+            text,
+            max_depth=int(app_settings.JSON_MAX_DEPTH),
+            max_bytes=int(app_settings.WEBHOOK_MAX_BODY_BYTES),
+        )
+    except UnsafeJSONError as err:
+        raise UnusableDeliveryError(f"The body cannot be read: {err}.") from None
 
 
 def as_text(value: object) -> str:

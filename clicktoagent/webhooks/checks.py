@@ -1,5 +1,5 @@
-"""System checks: a webhook endpoint without its secret refuses every delivery; a
-callback allow-list entry that can never match is an error."""
+"""System checks: a webhook endpoint without its secret refuses every delivery, and
+settings that could never match are errors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
         secret = app_settings.WEBHOOK_SECRET
         hubspot = app_settings.HUBSPOT_CLIENT_SECRET
         orgs = app_settings.SALESFORCE_ORGANIZATION_IDS
+        salesforce_token = app_settings.SALESFORCE_WEBHOOK_TOKEN
         pipedrive_user = app_settings.PIPEDRIVE_WEBHOOK_USER
         pipedrive_password = app_settings.PIPEDRIVE_WEBHOOK_PASSWORD
         callback_hosts = app_settings.CALLBACK_ALLOWED_HOSTS
@@ -65,6 +66,9 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="clicktoagent.W103",
             )
         )
+    else:
+        messages.extend(_check_salesforce_organizations(orgs))
+    messages.extend(_check_salesforce_token(salesforce_token, unset))
     if not (pipedrive_user and pipedrive_password):
         messages.append(
             Warning(
@@ -105,3 +109,63 @@ def _check_callback_hosts(hosts: Any) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_salesforce_organizations(orgs: Any) -> list[CheckMessage]:
+    from .salesforce import salesforce_id15
+
+    invalid = [
+        str(o).strip() for o in orgs if str(o).strip() and not salesforce_id15(str(o).strip())
+    ]
+    if not invalid:
+        return []
+    return [
+        Error(
+            "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS'] holds "
+            f"{', '.join(repr(o) for o in invalid)}, not a Salesforce organization id: it "
+            "would never match, and messages from that organization are refused.",
+            hint="Copy the id from Salesforce (Setup > Company Information): 15 characters, "
+            "or 18 with the 3-character checksum Salesforce appends.",
+            id="clicktoagent.E103",
+        )
+    ]
+
+
+# Shorter tokens could be guessed; secrets.token_urlsafe(32) gives 43 characters.
+MIN_TOKEN_LENGTH = 24
+
+
+def _check_salesforce_token(value: Any, unset: str) -> list[CheckMessage]:
+    from .salesforce import webhook_tokens
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
+        return [
+            Error(
+                "CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN'] must be a string or a list of "
+                "strings (several while rotating).",
+                id="clicktoagent.E104",
+            )
+        ]
+    tokens = webhook_tokens()
+    if not tokens:
+        return [
+            Warning(
+                unset.format("Salesforce", "CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN']"),
+                hint='Generate a token (python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"), set SALESFORCE_WEBHOOK_TOKEN to it and '
+                "add ?token=<it> to the endpoint URL of the outbound message.",
+                id="clicktoagent.W105",
+            )
+        ]
+    if any(len(token) < MIN_TOKEN_LENGTH for token in tokens):
+        return [
+            Warning(
+                "A CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN'] token is shorter than "
+                f"{MIN_TOKEN_LENGTH} characters and could be guessed.",
+                hint='Generate one with python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))".',
+                id="clicktoagent.W106",
+            )
+        ]
+    return []

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -141,9 +140,9 @@ def delivery_id(body: bytes) -> str:
     delivery is identified by webhook, object, id, action and ``timestamp_micro``
     (unchanged on retries). Without either, a hash of the body."""
     try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
+        payload = load_json(decode_body(body))
+    except UnusableDeliveryError:
+        payload = None  # stored and rejected by the parser, with the reason
     meta = payload.get("meta") if isinstance(payload, dict) else None
     if not isinstance(meta, dict):
         return clean_delivery_id(None, body=body)

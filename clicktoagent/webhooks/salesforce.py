@@ -1,7 +1,11 @@
 """Salesforce Outbound Messages: SOAP ``notifications`` of up to 100 ``Notification``s.
 
-Salesforce does not sign outbound messages; a message is accepted only when its
-``OrganizationId`` is in ``SALESFORCE_ORGANIZATION_IDS``. Each notification is stored
+Salesforce does not sign outbound messages, so the endpoint URL configured in
+Salesforce carries a shared secret: ``?token=...``, compared in constant time with
+``SALESFORCE_WEBHOOK_TOKEN`` (one token, or several while rotating). A message is then
+accepted only when its ``OrganizationId`` is exactly one of
+``SALESFORCE_ORGANIZATION_IDS``: the same 15 case-sensitive characters, optionally
+followed by their 3-character case-safe checksum. Each notification is stored
 as its own event (deduplicated on the notification ``Id``), and the message is
 acknowledged once every notification is stored, including the ones rejected for good,
 so Salesforce stops resending them. Only transient trouble (the database being
@@ -13,9 +17,12 @@ the envelope's ``SessionId`` is a live Salesforce session and must not be kept.
 
 from __future__ import annotations
 
+import hmac
+import re
 from xml.sax.saxutils import escape
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.debug import sensitive_variables
 from lxml import etree
 
 from ..conf import app_settings
@@ -58,9 +65,56 @@ def soap_fault(*, code: str, message: str, status: int) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
 
 
-def _org15(value: str) -> str:
-    # 18-character ids are the 15-character (case-sensitive) id plus a checksum.
-    return value.strip()[:15]
+_SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id_checksum(id15: str) -> str:
+    """The 3-character suffix that makes a 15-character id case-safe: for each block of
+    5 characters, a 5-bit number (bit i set when character i is an uppercase letter)."""
+    return "".join(
+        _CHECKSUM_ALPHABET[
+            sum(1 << bit for bit, char in enumerate(id15[start : start + 5]) if "A" <= char <= "Z")
+        ]
+        for start in (0, 5, 10)
+    )
+
+
+def salesforce_id15(value: str) -> str | None:
+    """The 15-character form of a Salesforce id, or None when ``value`` is not one: 15
+    letters and digits, or those followed by exactly their checksum suffix."""
+    if not _SALESFORCE_ID.fullmatch(value):
+        return None
+    id15 = value[:15]
+    if len(value) == 18 and value[15:] != salesforce_id_checksum(id15):
+        return None
+    return id15
+
+
+def allowed_organizations() -> set[str]:
+    """The 15-character forms of the valid ``SALESFORCE_ORGANIZATION_IDS``."""
+    ids = {salesforce_id15(str(org).strip()) for org in app_settings.SALESFORCE_ORGANIZATION_IDS}
+    return {org for org in ids if org}
+
+
+@sensitive_variables("value")
+def webhook_tokens() -> list[str]:
+    """The configured tokens: ``SALESFORCE_WEBHOOK_TOKEN`` as a string or a list."""
+    value = app_settings.SALESFORCE_WEBHOOK_TOKEN
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return []
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
+@sensitive_variables("token", "tokens", "expected")
+def token_matches(token: str, tokens: list[str]) -> bool:
+    """Whether ``token`` is one of ``tokens``; every comparison runs, in constant time."""
+    given = token.encode()
+    matched = False
+    for expected in tokens:
+        matched |= hmac.compare_digest(given, expected.encode())
+    return matched
 
 
 def _local(element: etree._Element) -> str:
@@ -114,7 +168,7 @@ class SalesforceWebhookView(WebhookView):
     provider = WebhookProvider.SALESFORCE
 
     def is_configured(self) -> bool:
-        return any(_org15(str(org)) for org in app_settings.SALESFORCE_ORGANIZATION_IDS)
+        return bool(webhook_tokens() and allowed_organizations())
 
     def _notifications(self, body: bytes) -> etree._Element:
         try:
@@ -128,13 +182,26 @@ class SalesforceWebhookView(WebhookView):
             )
         return found
 
+    @sensitive_variables("token")
     def authenticate(self, request: HttpRequest, body: bytes) -> None:
+        # The token first: nothing of an unauthenticated body is even parsed.
+        token = request.GET.get("token", "")
+        if not token:
+            raise WebhookAuthenticationError(
+                "The token query parameter is missing: the endpoint URL in Salesforce's "
+                "outbound message must end in ?token=<SALESFORCE_WEBHOOK_TOKEN>."
+            )
+        if not token_matches(token, webhook_tokens()):
+            raise WebhookAuthenticationError(
+                "The token query parameter does not match SALESFORCE_WEBHOOK_TOKEN."
+            )
         notifications = self._notifications(body)
         org = _child_text(notifications, "OrganizationId")
-        allowed = {_org15(str(o)) for o in app_settings.SALESFORCE_ORGANIZATION_IDS} - {""}
-        if not org or _org15(org) not in allowed:
+        if salesforce_id15(org) not in allowed_organizations():
+            shown = org if len(org) <= 40 else org[:40] + "..."
             raise WebhookAuthenticationError(
-                f"OrganizationId {org!r} is not in SALESFORCE_ORGANIZATION_IDS."
+                f"OrganizationId {shown!r} is not one of SALESFORCE_ORGANIZATION_IDS (15 "
+                "case-sensitive characters, or 18 with their checksum)."
             )
 
     def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:

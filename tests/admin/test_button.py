@@ -270,3 +270,19 @@ def test_token_of_a_contact_button_does_not_carry_the_number(caller, contacts) -
     token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
     payload = json.dumps(signing.loads(token, salt=SALT))
     assert "555" not in payload and "0123" not in payload
+def test_deep_or_oversized_body_is_refused_and_dials_nobody(
+    caller_client: Client, caller, contacts, sandbox: SandboxServer, settings
+) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    deep = caller_client.post(URL, "[" * 50_000, content_type="application/json")
+    assert deep.status_code == 400
+    assert deep.json()["status"] == "invalid"
+    assert "nested 50000 levels deep; at most 32" in deep.json()["reason"]
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_MAX_BODY_BYTES": 2000}
+    padded = json.dumps({"token": token, "idempotency_key": "key-0000000009", "pad": "x" * 3000})
+    large = caller_client.post(URL, padded, content_type="application/json")
+    assert large.status_code == 413
+    assert "at most 2000 are accepted" in large.json()["reason"]
+    assert CallAttempt.objects.count() == 0
+    assert sandbox.requests() == []
+    assert post(caller_client, token)[0] == 200  # a normal click still works

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from base64 import b64encode
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -186,6 +188,50 @@ def test_a_body_that_is_not_json_is_400(api: APIClient, demo_data) -> None:
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
     assert CallAttempt.objects.count() == 0
+
+
+def nested_call(depth: int) -> str:
+    """A call whose ``contact_ref`` is nested so the whole body is ``depth`` levels deep."""
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    return json.dumps(CALL)[:-1] + f', "contact_ref": {inner}}}'
+
+
+def test_deeply_nested_json_is_400_and_dials_nobody(
+    api: APIClient, sandbox: SandboxServer, demo_data
+) -> None:
+    for body in ("[" * 50_000, nested_call(30_000), nested_call(33)):
+        response = api.post(URL, body, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert "levels deep; at most 32 are accepted" in response.json()["detail"]
+    # At the limit the body is parsed: the field itself is then refused.
+    response = api.post(URL, nested_call(32), content_type="application/json")
+    assert response.status_code == 400
+    assert "contact_ref" in response.json()
+    assert CallAttempt.objects.count() == 0
+    assert sandbox.requests() == []
+
+
+def test_oversized_body_is_413_and_dials_nobody(
+    api: APIClient, sandbox: SandboxServer, demo_data, settings
+) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_MAX_BODY_BYTES": 500}
+    big = {**CALL, "contact_ref": "x" * 600}
+    for response in (
+        post(api, big),
+        api.post(URL, big),  # multipart
+        api.post(URL, urlencode(big), content_type="application/x-www-form-urlencoded"),
+    ):
+        assert response.status_code == 413, response.content
+        assert "at most 500 are accepted" in response.json()["detail"]
+    assert post(api, {**CALL, "contact_ref": "x" * 100}).status_code == 201
+    assert len(sandbox.requests()) == 1
+
+
+def test_agents_and_queues_refuse_deep_json_too(admin_api: APIClient, demo_data) -> None:
+    for path in (f"{API}/agents/", f"{API}/queues/"):
+        response = admin_api.post(path, "[" * 50_000, content_type="application/json")
+        assert response.status_code == 400
+        assert "levels deep" in response.json()["detail"]
 
 
 def test_inactive_queue_is_refused(api: APIClient, sandbox: SandboxServer, demo_data) -> None:

@@ -207,6 +207,20 @@ def test_cancel_refused_once_placed(sandbox: SandboxServer, demo_data) -> None:
         call_attempt_cancel(attempt=attempt)
 
 
+@pytest.mark.parametrize("fault", ["dtd_utf8", "dtd_utf16le", "dtd_utf16be", "dtd_utf32"])
+def test_answer_declaring_a_dtd_is_unknown_in_any_encoding(
+    sandbox: SandboxServer, demo_data, fault: str
+) -> None:
+    # DialogTech placed the call but its answer is refused: never counted as placed.
+    sandbox.add_fault(fault)
+    attempt = create()
+    assert attempt.status == Status.UNKNOWN
+    assert attempt.sid == ""
+    assert "declares a DTD or entities" in attempt.error
+    (seen,) = sandbox.requests()
+    assert seen["fault"] == fault and seen["sid"]
+
+
 def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) -> None:
     sandbox.add_fault("drop")
     unknown = create()

@@ -1,8 +1,10 @@
+import codecs
 import time
 from pathlib import Path
 
 import pytest
 
+from clicktoagent import xmlsafe
 from clicktoagent.dialogtech.responses import parse_click_to_agent
 from clicktoagent.exceptions import ResponseError
 
@@ -101,4 +103,97 @@ def test_entity_declaration_hidden_behind_case_is_still_refused() -> None:
 def test_overlong_sid_is_refused_rather_than_truncated() -> None:
     body = b"<response><result>success</result><sid>" + b"a" * 65 + b"</sid></response>"
     with pytest.raises(ResponseError, match="longer than 64"):
+        parse_click_to_agent(body, max_bytes=MAX)
+
+
+# -- DTDs are refused whatever the encoding (the check is structural, not a byte regex) --
+
+DTD_SUCCESS = (
+    '<?xml version="1.0" encoding="{declared}"?>'
+    '<!DOCTYPE response [<!ENTITY done "Request Processed">]>'
+    "<response><result>success</result><result_description>&done;</result_description>"
+    "<sid>170101aabbccddee</sid></response>"
+)
+ENCODINGS = [
+    # (codec, byte order mark, encoding declared in the document)
+    ("utf-8", b"", "UTF-8"),
+    ("utf-16-le", codecs.BOM_UTF16_LE, "UTF-16"),
+    ("utf-16-be", codecs.BOM_UTF16_BE, "UTF-16"),
+    ("utf-16-le", b"", "UTF-16"),  # no byte order mark: libxml2 detects it from "<?"
+    ("utf-16-be", b"", "UTF-16BE"),
+    ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"),
+    ("utf-32-be", codecs.BOM_UTF32_BE, "UTF-32"),
+    ("latin-1", b"", "ISO-8859-1"),
+]
+
+
+def encoded(text: str, codec: str, bom: bytes) -> bytes:
+    return bom + text.encode(codec)
+
+
+@pytest.mark.parametrize(("codec", "bom", "declared"), ENCODINGS)
+def test_dtd_is_refused_in_every_encoding(codec: str, bom: bytes, declared: str) -> None:
+    body = encoded(DTD_SUCCESS.format(declared=declared), codec, bom)
+    with pytest.raises(ResponseError, match="declares a DTD or entities"):
+        parse_click_to_agent(body, max_bytes=MAX)
+
+
+@pytest.mark.parametrize(("codec", "bom", "declared"), ENCODINGS)
+def test_same_answer_without_dtd_is_read_in_every_encoding(
+    codec: str, bom: bytes, declared: str
+) -> None:
+    text = DTD_SUCCESS.format(declared=declared).replace(
+        '<!DOCTYPE response [<!ENTITY done "Request Processed">]>', ""
+    )
+    body = encoded(text.replace("&done;", "OK"), codec, bom)
+    response = parse_click_to_agent(body, max_bytes=MAX)
+    assert response.ok and response.sid == "170101aabbccddee"
+
+
+def test_doctype_without_internal_subset_is_refused() -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE response SYSTEM "http://127.0.0.1:9/never-fetched.dtd">'
+        "<response><result>success</result><sid>1</sid></response>"
+    ).encode("utf-16")
+    with pytest.raises(ResponseError, match="DTD"):
+        parse_click_to_agent(body, max_bytes=MAX)
+
+
+def test_utf16_external_entity_never_reads_a_local_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("TOP-SECRET-CONTENT")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-16"?>'
+        f'<!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret_file}">]>'
+        "<response><result>failed</result><result_description>&x;</result_description>"
+        "</response>"
+    ).encode("utf-16")
+    with pytest.raises(ResponseError) as info:
+        parse_click_to_agent(body, max_bytes=MAX)
+    assert "TOP-SECRET-CONTENT" not in str(info.value)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_billion_laughs_in_a_wide_encoding_is_refused_quickly(codec: str) -> None:
+    entities = "".join(f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    text = (
+        f'<?xml version="1.0" encoding="{codec.upper()}"?>'
+        f'<!DOCTYPE r [<!ENTITY l0 "lol">{entities}]>'
+        "<response><result>&l9;</result></response>"
+    )
+    body = text.encode(codec)
+    if codec == "utf-16-be":
+        body = codecs.BOM_UTF16_BE + body
+    started = time.monotonic()
+    with pytest.raises(ResponseError, match="DTD"):
+        parse_click_to_agent(body, max_bytes=MAX)
+    assert time.monotonic() - started < 1.0
+
+
+def test_tree_is_checked_again_after_the_doctype_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Defence in depth: were the scan's hook ever skipped, the parsed tree still tells.
+    monkeypatch.setattr(xmlsafe, "_refuse_doctype", lambda body: None)
+    body = encoded(DTD_SUCCESS.format(declared="UTF-16"), "utf-16-le", codecs.BOM_UTF16_LE)
+    with pytest.raises(ResponseError, match="declares a DTD or entities"):
         parse_click_to_agent(body, max_bytes=MAX)

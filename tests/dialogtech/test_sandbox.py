@@ -280,9 +280,14 @@ def test_fault_names() -> None:
         "malformed",
         "empty",
         "trickle",
+        "dtd_utf8",
+        "dtd_utf16le",
+        "dtd_utf16be",
+        "dtd_utf32",
     }
     assert expected == FAULT_NAMES
     processing = {"latency", "http_500", "drop", "read_timeout", "malformed", "trickle"}
+    processing |= {"dtd_utf8", "dtd_utf16le", "dtd_utf16be", "dtd_utf32"}
     assert processing == PROCESSING_FAULTS
 
 
@@ -378,6 +383,33 @@ def test_trickle_processes_the_call_then_sends_the_answer_one_byte_at_a_time(
     assert body.findtext("result") == "success"
     entry = server.requests()[-1]
     assert entry["fault"] == "trickle" and entry["sid"] == body.findtext("sid")
+    assert server.agent_mode("98765") == "Outbound"
+
+
+@pytest.mark.parametrize(
+    ("fault", "bom", "codec"),
+    [
+        ("dtd_utf8", b"<?xml", "utf-8"),
+        ("dtd_utf16le", b"\xff\xfe<\x00", "utf-16"),
+        ("dtd_utf16be", b"\xfe\xff\x00<", "utf-16"),
+        ("dtd_utf32", b"\xff\xfe\x00\x00<\x00\x00\x00", "utf-32"),
+    ],
+)
+def test_dtd_faults_process_the_call_and_answer_with_a_dtd(
+    server: SandboxServer, fault: str, bom: bytes, codec: str
+) -> None:
+    server.add_fault(fault)
+    response = call(server)
+    assert response.status_code == 200
+    assert response.content.startswith(bom)
+    text = response.content.decode(codec)
+    assert '<!DOCTYPE response [<!ENTITY description "Request Processed">]>' in text
+    assert "<result_description>&description;</result_description>" in text
+    entry = server.requests()[-1]
+    assert entry["fault"] == fault
+    assert entry["result"] == "success"
+    assert SID.fullmatch(entry["sid"])
+    assert f"<sid>{entry['sid']}</sid>" in text
     assert server.agent_mode("98765") == "Outbound"
 
 

@@ -22,13 +22,16 @@ from tests.conftest import run_together  # noqa: F401  (re-exported for the prov
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HUBSPOT_SECRET = "hubspot-client-secret-5d1c0b7e"
-SALESFORCE_ORG = "00D5g000004ABCDEAA"
+# 18 characters: the 15-character id and its case-safe checksum suffix.
+SALESFORCE_ORG = "00D5g000004ABCDEA4"
+SALESFORCE_TOKEN = "sf-hook-3q9XkV7rT1m-Lp0aZ"
 PIPEDRIVE_USER = "pipedrive-hooks"
 PIPEDRIVE_PASSWORD = "pipedrive-password-8f2a"
 SECRETS = (
     WEBHOOK_SECRET,
     WEBHOOK_SECRET.removeprefix("whsec_"),
     HUBSPOT_SECRET,
+    SALESFORCE_TOKEN,
     PIPEDRIVE_PASSWORD,
 )
 
@@ -43,6 +46,7 @@ def webhook_settings(sandbox: SandboxServer, settings: Any) -> SandboxServer:
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET,
         "SALESFORCE_ORGANIZATION_IDS": [SALESFORCE_ORG],
+        "SALESFORCE_WEBHOOK_TOKEN": SALESFORCE_TOKEN,
         "PIPEDRIVE_WEBHOOK_USER": PIPEDRIVE_USER,
         "PIPEDRIVE_WEBHOOK_PASSWORD": PIPEDRIVE_PASSWORD,
         "WEBHOOK_CALLBACK_BACKOFF": 0.01,

@@ -16,11 +16,15 @@ from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt, CrmUserMapping, Queue, WebhookEvent
 from tests.webhooks.conftest import (
     BASE,
+    SALESFORCE_TOKEN,
     SECRETS,
+    basic_auth,
     generic_headers,
     hubspot_headers,
     json_body,
     post_json,
+    salesforce_message,
+    salesforce_notification,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,15 +78,15 @@ def test_system_checks_warn_about_each_unconfigured_endpoint(settings) -> None:
     settings.CLICKTOAGENT = {}
     ids = {m.id for m in run_checks()}
     assert {"clicktoagent.W101", "clicktoagent.W102", "clicktoagent.W103"} <= ids
-    assert "clicktoagent.W104" in ids
+    assert {"clicktoagent.W104", "clicktoagent.W105"} <= ids
     settings.CLICKTOAGENT = {"WEBHOOK_SECRET": "whsec_%%%not base64"}
     assert "clicktoagent.E101" in {m.id for m in run_checks()}
 
 
 def test_system_checks_quiet_when_configured(webhook_settings) -> None:
     ids = {m.id for m in run_checks()}
-    assert not ids & {f"clicktoagent.W10{i}" for i in range(1, 5)}
-    assert "clicktoagent.E101" not in ids
+    assert not ids & {f"clicktoagent.W10{i}" for i in range(1, 7)}
+    assert not ids & {f"clicktoagent.E10{i}" for i in range(1, 5)}
 
 
 def test_refusals_are_counted_in_the_log(webhook_settings, demo_data, caplog) -> None:
@@ -178,13 +182,85 @@ def test_secrets_never_stored_answered_or_logged(webhook_settings, demo_data, ca
         post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body, secret="whsec_eA==")),
         hubspot_delivery({"hs_object_id": "9", "phone": "3125550123"}),
         post_json(Client(), f"{BASE}/pipedrive/", body, Authorization="Basic Zm9vOmJhcg=="),
+        Client().generic(
+            "POST",
+            f"{BASE}/salesforce/?token={SALESFORCE_TOKEN}&queue_id=12345&agent_id=98765",
+            salesforce_message(salesforce_notification(notification_id="04lSECRET")),
+            content_type="text/xml",
+        ),
     ]
+    assert responses[-1].status_code == 200
     stored = json.dumps(list(WebhookEvent.objects.values()), default=str)
     answered = b"".join(r.content for r in responses).decode()
     for secret in SECRETS:
         assert secret not in stored
         assert secret not in answered
         assert secret not in caplog.text
+
+
+# -- JSON bodies: depth and size limits -------------------------------------------
+
+DEEP = b"[" * 50_000
+JSON_PROVIDERS = ["generic", "hubspot", "pipedrive"]
+
+
+def signed_delivery(provider: str, body: bytes, msg_id: str = "msg_deep") -> Any:
+    """``body`` sent with valid credentials to ``provider``'s endpoint."""
+    if provider == "generic":
+        return post_json(Client(), f"{BASE}/generic/", body, **generic_headers(body, msg_id=msg_id))
+    if provider == "hubspot":
+        headers = hubspot_headers(body, uri=f"http://testserver{HUBSPOT_PATH}")
+        return post_json(Client(), HUBSPOT_PATH, body, **headers)
+    path = f"{BASE}/pipedrive/?queue_id=12345&agent_id=98765"
+    return post_json(Client(), path, body, Authorization=basic_auth())
+
+
+def assert_nothing_dialled_or_left_received(sandbox: SandboxServer) -> None:
+    assert sandbox.requests() == []
+    assert not CallAttempt.objects.exists()
+    assert not WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).exists()
+
+
+@pytest.mark.parametrize("provider", JSON_PROVIDERS)
+def test_deeply_nested_json_is_rejected_with_the_reason(
+    webhook_settings: SandboxServer, demo_data, provider: str
+) -> None:
+    for _ in range(2):  # the first delivery, then the sender's retry
+        response = signed_delivery(provider, DEEP)
+        assert response.status_code in (200, 400), response.content
+        assert_nothing_dialled_or_left_received(webhook_settings)
+    assert response.json()["status"] == "duplicate"
+    event = WebhookEvent.objects.get(holds_delivery_id=True)
+    assert event.status == WebhookEvent.Status.REJECTED
+    assert "nested 50000 levels deep; at most 32 are accepted" in event.error
+    first = signed_delivery(provider, DEEP + b" ", msg_id="msg_deep_2")
+    assert first.status_code == 400
+    assert "nested 50000 levels deep" in first.json()["error"]
+
+
+def hubspot_nested(depth: int) -> bytes:
+    # A real record with one property nested ``depth`` levels (the record itself is one).
+    extra = "[" * (depth - 1) + "]" * (depth - 1)
+    return b'{"hs_object_id": "7", "phone": "3125550123", "extra": ' + extra.encode() + b"}"
+
+
+def test_json_at_the_depth_limit_is_accepted_one_level_more_is_rejected(
+    webhook_settings: SandboxServer, demo_data
+) -> None:
+    refused = signed_delivery("hubspot", hubspot_nested(33))
+    assert refused.status_code == 400
+    assert "nested 33 levels deep; at most 32" in refused.json()["error"]
+    assert_nothing_dialled_or_left_received(webhook_settings)
+    accepted = signed_delivery("hubspot", hubspot_nested(32))
+    assert accepted.status_code == 200, accepted.content
+    assert accepted.json()["attempts"][0]["status"] == "placed"
+    assert len(webhook_settings.requests()) == 1
+
+
+def test_json_depth_limit_is_a_setting(webhook_settings: SandboxServer, settings, demo_data):
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "JSON_MAX_DEPTH": 2}
+    response = signed_delivery("hubspot", hubspot_nested(3))
+    assert "nested 3 levels deep; at most 2" in response.json()["error"]
 
 
 # -- admin ---------------------------------------------------------------------------
@@ -256,3 +332,29 @@ def test_process_again_needs_the_place_call_permission(webhook_settings, demo_da
     assert b"process_again" not in response.content
     user.user_permissions.add(Permission.objects.get(codename="place_call"))
     assert b"process_again" in client.get("/admin/clicktoagent/webhookevent/").content
+
+
+@pytest.mark.parametrize("provider", JSON_PROVIDERS)
+@pytest.mark.parametrize("status", [WebhookEvent.Status.RECEIVED, WebhookEvent.Status.REJECTED])
+def test_admin_process_again_rejects_an_unreadable_event_with_the_reason(
+    webhook_settings: SandboxServer, demo_data, admin_client, provider: str, status: str
+) -> None:
+    # An event stored by an earlier version, whose processing crashed and left it received.
+    event = WebhookEvent.objects.create(
+        provider=provider,
+        delivery_id=f"deep-{provider}",
+        body=DEEP.decode(),
+        status=status,
+        query={"queue_id": "12345", "agent_id": "98765"},
+    )
+    response = admin_client.post(
+        "/admin/clicktoagent/webhookevent/",
+        {"action": "process_again", "_selected_action": [event.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"rejected: The body cannot be read" in response.content
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.REJECTED
+    assert "nested 50000 levels deep; at most 32 are accepted" in event.error
+    assert_nothing_dialled_or_left_received(webhook_settings)
