@@ -8,6 +8,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import app_settings
+from .throttles import parse_rate
 
 
 @register()
@@ -43,5 +44,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if app_settings.DEFAULT_WARNING not in (0, 1, 2, 3):
         messages.append(
             Error("CLICKTOAGENT['DEFAULT_WARNING'] must be 0, 1, 2 or 3.", id="clicktoagent.E004")
+        )
+    try:
+        parse_rate(app_settings.API_CREATE_THROTTLE_RATE, setting="API_CREATE_THROTTLE_RATE")
+    except ImproperlyConfigured as err:
+        messages.append(Error(str(err), id="clicktoagent.E010"))
+    failures = app_settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE
+    if not isinstance(failures, int) or isinstance(failures, bool) or failures < 0:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['WEBHOOK_AUTH_FAILURES_PER_MINUTE'] must be a whole number, "
+                f"0 to turn the limit off; got {failures!r}.",
+                id="clicktoagent.E011",
+            )
         )
     return messages
