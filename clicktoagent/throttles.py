@@ -140,7 +140,7 @@ def throttle_purge_expired() -> int:
 
 
 def throttle_store() -> str:
-    """``"cache"`` or ``"database"``: where counts are kept now (for docs and checks)."""
+    """``"cache"`` or ``"database"``: where counts are kept now."""
     return "cache" if _shared_cache() is not None else "database"
 
 
@@ -172,13 +172,17 @@ def _cache_hit(cache: BaseCache, store_key: str, rate: Rate) -> tuple[int, float
     end_key = store_key + ":end"
     for _ in range(3):
         now = time.time()
-        if cache.add(store_key, 0, timeout=rate.period):
+        opened = cache.add(store_key, 0, timeout=rate.period)
+        if opened:
             # This hit opened the window; the end time only serves Retry-After.
             cache.set(end_key, now + rate.period, timeout=rate.period)
         try:
             hits = int(cache.incr(store_key))
         except ValueError:
             continue  # The window expired between add and incr: open a new one.
+        if hits == 1 and not opened:
+            # Redis INCR recreates a key that expired a moment before, without a TTL.
+            cache.touch(store_key, timeout=rate.period)
         expires_at = cache.get(end_key)
         return hits, float(expires_at) if expires_at is not None else now + rate.period
     raise RuntimeError("the throttle counter kept expiring while being counted")

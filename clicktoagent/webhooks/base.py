@@ -180,7 +180,9 @@ def client_address(request: HttpRequest) -> str:
 
 def _auth_failure_rate() -> Rate | None:
     limit = int(app_settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE)
-    return Rate(limit=limit, period=60, text=f"{limit}/minute", unit="minute") if limit > 0 else None
+    if limit <= 0:
+        return None
+    return Rate(limit=limit, period=60, text=f"{limit}/minute", unit="minute")
 
 
 def _auth_failure_key(address: str) -> str:
