@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import app_settings
 from .phone import TYPE_LABELS
+from .throttles import parse_rate
 
 
 @register()
@@ -85,6 +86,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"{', '.join(repr(name) for name in unknown_types)}.",
                 hint=f"Use names of phonenumbers.PhoneNumberType: {', '.join(TYPE_LABELS)}.",
                 id="clicktoagent.E007",
+            )
+        )
+    try:
+        parse_rate(app_settings.API_CREATE_THROTTLE_RATE, setting="API_CREATE_THROTTLE_RATE")
+    except ImproperlyConfigured as err:
+        messages.append(Error(str(err), id="clicktoagent.E010"))
+    failures = app_settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE
+    if not isinstance(failures, int) or isinstance(failures, bool) or failures < 0:
+        messages.append(
+            Error(
+                "CLICKTOAGENT['WEBHOOK_AUTH_FAILURES_PER_MINUTE'] must be a whole number, "
+                f"0 to turn the limit off; got {failures!r}.",
+                id="clicktoagent.E011",
             )
         )
     return messages

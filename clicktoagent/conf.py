@@ -53,8 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # Task backend alias and queue used for dispatch.
     "TASK_BACKEND": "default",
     "TASK_QUEUE_NAME": "default",
-    # Shared state of all workers (circuit breaker, request cap): a Django cache alias.
-    # Use a cache every worker reaches (Redis); a process-local cache shares nothing.
+    # Shared state of all workers (circuit breaker, request cap, and throttle counts when
+    # it is Redis or Memcached): a Django cache alias. Use a cache every worker reaches
+    # (Redis); a process-local cache shares nothing.
     "CACHE_ALIAS": "default",
     # Circuit breaker: after this many consecutive "never reached" failures dispatch
     # pauses for the cool-down (seconds), then one probe request decides. 0 turns it off.
@@ -105,9 +106,13 @@ DEFAULTS: dict[str, Any] = {
     "JSON_MAX_DEPTH": 32,
     # Largest request body, in bytes, the REST API and the call button accept (then 413).
     "API_MAX_BODY_BYTES": 65536,
-    # REST API: attempts each user may create (and retry) per period, e.g. "60/minute";
-    # None turns this throttle off. Counted in Django's default cache.
+    # Calls each user may place per period through the API (creates and retries) and the
+    # call button together, e.g. "60/minute"; None turns it off. Counted once for all
+    # processes: in CACHE_ALIAS when it is Redis or Memcached, else in the database.
     "API_CREATE_THROTTLE_RATE": "60/minute",
+    # Failed webhook authentications per client address (REMOTE_ADDR) and minute; past
+    # it the address gets 429 without its credential being checked. 0 turns it off.
+    "WEBHOOK_AUTH_FAILURES_PER_MINUTE": 20,
 }
 
 # Keys that hold secrets: never shown, logged or stored.

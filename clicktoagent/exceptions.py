@@ -51,5 +51,18 @@ class InvalidTransitionError(ClickToAgentError):
     """The attempt is not in a state that allows this operation."""
 
 
+class UnconfirmedRetryError(ClickToAgentError):
+    """An ``unknown`` attempt was to be retried without confirming that the contact
+    (who may already have been called) should be called again."""
+
+
 class IdempotencyConflictError(ClickToAgentError):
-    """An idempotency key was reused with a different request."""
+    """An idempotency key was reused with a different request.
+
+    The message never shows the key: keys are stored with an internal scope (the
+    entry point and the user), so each entry point names the caller's own key itself.
+    """
+
+    def __init__(self, message: str, *, attempt_id: int) -> None:
+        super().__init__(message)
+        self.attempt_id = attempt_id

@@ -56,8 +56,11 @@ class Agent(models.Model):
         return f"{self.name} ({self.agent_id})" if self.name else self.agent_id
 
 
-# The permission that allows placing, retrying and cancelling calls.
+# The permission that allows placing calls, and retrying and cancelling one's own.
 PLACE_CALL_PERMISSION = "clicktoagent.place_call"
+# Django's model permissions: seeing every user's attempts, and acting on every one.
+VIEW_CALL_ATTEMPT_PERMISSION = "clicktoagent.view_callattempt"
+CHANGE_CALL_ATTEMPT_PERMISSION = "clicktoagent.change_callattempt"
 
 
 class CallAttempt(models.Model):
@@ -283,3 +286,22 @@ class CrmUserMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} user {self.crm_user_id} -> {self.agent}"
+
+
+class ThrottleCounter(models.Model):
+    """One throttle window shared by every process: how many hits until it expires.
+
+    Written only with one atomic ``INSERT ... ON CONFLICT DO UPDATE`` (see throttles.py),
+    so concurrent requests on any number of machines never lose a count.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    hits = models.PositiveIntegerField(default=0)
+    # Epoch seconds at which this window ends and the count starts again from zero.
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = "throttle counter"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits}"

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Agent, CallAttempt, Queue
+from .models import (
+    CHANGE_CALL_ATTEMPT_PERMISSION,
+    PLACE_CALL_PERMISSION,
+    VIEW_CALL_ATTEMPT_PERMISSION,
+    Agent,
+    CallAttempt,
+    Queue,
+)
 
 
 def call_attempt_list(
@@ -50,6 +58,51 @@ def call_attempt_list_for_contact(*, contact: Model) -> QuerySet[CallAttempt]:
 
     content_type = ContentType.objects.get_for_model(contact)
     return call_attempt_list().filter(content_type=content_type, object_id=str(contact.pk))
+
+
+# -- who may see and act on which attempts: the one rule the API, the admin and the
+# -- call button all apply.
+
+
+def call_attempt_visible_to_all(*, user: Any) -> bool:
+    """True when ``user`` sees every attempt (``view_callattempt`` or ``change_callattempt``)."""
+    if getattr(user, "pk", None) is None:
+        return False
+    return bool(
+        user.has_perm(VIEW_CALL_ATTEMPT_PERMISSION) or user.has_perm(CHANGE_CALL_ATTEMPT_PERMISSION)
+    )
+
+
+def call_attempt_visible_to(
+    *, user: Any, attempts: QuerySet[CallAttempt] | None = None
+) -> QuerySet[CallAttempt]:
+    """The attempts (of ``attempts``, default all) that ``user`` may see.
+
+    ``view_callattempt`` or ``change_callattempt``: all of them. ``place_call`` alone:
+    only those the user requested. Anyone else: none.
+    """
+    qs = attempts if attempts is not None else call_attempt_list()
+    if call_attempt_visible_to_all(user=user):
+        return qs
+    if getattr(user, "pk", None) is not None and user.has_perm(PLACE_CALL_PERMISSION):
+        return qs.filter(requested_by_id=user.pk)
+    return qs.none()
+
+
+def call_attempt_can_act(*, user: Any, attempt: CallAttempt) -> bool:
+    """True when ``user`` may retry or cancel ``attempt``: ``place_call``, and the
+    attempt is the user's own or the user has ``change_callattempt``."""
+    if getattr(user, "pk", None) is None or not user.has_perm(PLACE_CALL_PERMISSION):
+        return False
+    return bool(
+        attempt.requested_by_id == user.pk or user.has_perm(CHANGE_CALL_ATTEMPT_PERMISSION)
+    )
+
+
+CANNOT_ACT_MESSAGE = (
+    "You can retry and cancel only the call attempts you requested; acting on other "
+    "users' attempts needs the clicktoagent.change_callattempt permission."
+)
 
 
 def agent_for_user(*, user: object) -> Agent | None:
@@ -109,12 +162,16 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return after, before
 
 
-def call_attempt_daily_counts(*, start: date, end: date) -> list[DailyAttemptCounts]:
-    """Attempts per day (in the current time zone) and status, every day from start to
-    end inclusive, days without attempts included with zero counts."""
+def call_attempt_daily_counts(
+    *, start: date, end: date, attempts: QuerySet[CallAttempt] | None = None
+) -> list[DailyAttemptCounts]:
+    """Attempts (of ``attempts``, default all) per day (in the current time zone) and
+    status, every day from start to end inclusive, days without attempts included with
+    zero counts."""
     after, before = _day_bounds(start, end)
+    base = attempts if attempts is not None else CallAttempt.objects.all()
     rows = (
-        CallAttempt.objects.filter(created_at__gte=after, created_at__lt=before)
+        base.filter(created_at__gte=after, created_at__lt=before)
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "status")
         .annotate(n=Count("id"))
@@ -133,32 +190,33 @@ def call_attempt_daily_counts(*, start: date, end: date) -> list[DailyAttemptCou
     return days
 
 
-def agent_success_rates(*, start: date, end: date) -> list[AgentSuccessRate]:
-    """Per agent with finished attempts created in the period, best success rate first."""
+def agent_success_rates(
+    *, start: date, end: date, attempts: QuerySet[CallAttempt] | None = None
+) -> list[AgentSuccessRate]:
+    """Per agent with finished attempts (of ``attempts``, default all) created in the
+    period, best success rate first."""
     after, before = _day_bounds(start, end)
-    period = Q(call_attempts__created_at__gte=after, call_attempts__created_at__lt=before)
-    agents = (
-        Agent.objects.annotate(
-            n_placed=Count(
-                "call_attempts", filter=period & Q(call_attempts__status=CallAttempt.Status.PLACED)
-            ),
-            n_failed=Count(
-                "call_attempts", filter=period & Q(call_attempts__status=CallAttempt.Status.FAILED)
-            ),
-            n_unknown=Count(
-                "call_attempts",
-                filter=period & Q(call_attempts__status=CallAttempt.Status.UNKNOWN),
-            ),
-        )
-        .filter(Q(n_placed__gt=0) | Q(n_failed__gt=0) | Q(n_unknown__gt=0))
-        .order_by("name", "agent_id")
+    base = attempts if attempts is not None else CallAttempt.objects.all()
+    rows = (
+        base.filter(created_at__gte=after, created_at__lt=before, status__in=OUTCOME_STATUSES)
+        .values("agent_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
     )
+    by_agent: dict[int, dict[str, int]] = {}
+    for row in rows:
+        by_agent.setdefault(row["agent_id"], {})[row["status"]] = row["n"]
+    agents = Agent.objects.filter(pk__in=by_agent).order_by("name", "agent_id")
     rates = [
-        AgentSuccessRate(agent=a, placed=a.n_placed, failed=a.n_failed, unknown=a.n_unknown)
-        for a in agents
+        AgentSuccessRate(
+            agent=agent,
+            placed=by_agent[agent.pk].get(CallAttempt.Status.PLACED, 0),
+            failed=by_agent[agent.pk].get(CallAttempt.Status.FAILED, 0),
+            unknown=by_agent[agent.pk].get(CallAttempt.Status.UNKNOWN, 0),
+        )
+        for agent in agents
     ]
     return sorted(rates, key=lambda r: -(r.success_rate or 0.0))
-
 
 
 def agent_list() -> QuerySet[Agent]:

@@ -31,6 +31,7 @@ from .exceptions import (
     NotSentError,
     RejectedError,
     SendCancelledError,
+    UnconfirmedRetryError,
 )
 from .models import Agent, CallAttempt, Queue
 from .phone import normalize_phone
@@ -233,8 +234,9 @@ def _idempotent_match(key: str, fingerprint: str) -> CallAttempt | None:
         return None
     if existing.request_fingerprint != fingerprint:
         raise IdempotencyConflictError(
-            f"Idempotency key {key!r} was already used for a different request "
-            f"(call attempt {existing.pk}); use a new key for a new call."
+            f"This idempotency key was already used for a different request (call attempt "
+            f"{existing.pk}); use a new key for a new call.",
+            attempt_id=existing.pk,
         )
     return existing
 
@@ -696,13 +698,16 @@ def call_attempt_retry_get_or_create(
     attempt: CallAttempt,
     source: str,
     requested_by: AbstractBaseUser | None = None,
+    confirm_unknown: bool = False,
 ) -> tuple[CallAttempt, bool]:
     """Make a new attempt with the same call details, linked by ``retry_of``.
 
-    Only ``failed`` and ``unknown`` attempts can be retried (for ``unknown`` the
-    contact may already have been called: callers must make that plain to the
-    user). An attempt is retried at most once: retrying it again returns the
-    same new attempt and ``created=False``, so a double click never dials twice.
+    Only ``failed`` and ``unknown`` attempts can be retried. For ``unknown`` the
+    contact may already have been called, so the caller must have asked the user and
+    pass ``confirm_unknown=True``; otherwise ``UnconfirmedRetryError``. An attempt is
+    retried at most once: retrying it again returns the same new attempt and
+    ``created=False`` (no confirmation needed: nobody is dialled), so a double click
+    never dials twice.
     """
     if attempt.status not in (Status.FAILED, Status.UNKNOWN):
         raise InvalidTransitionError(
@@ -714,6 +719,12 @@ def call_attempt_retry_get_or_create(
     if existing is not None:
         # Already retried: the same retry, even if the contact or agent changed since.
         return existing, False
+    if attempt.status == Status.UNKNOWN and not confirm_unknown:
+        raise UnconfirmedRetryError(
+            f"Call attempt {attempt.pk} is unknown: the request may have reached DialogTech, "
+            "so the contact may already have been called. Retry it only once you are sure "
+            "they should be called again, and confirm it."
+        )
     return call_attempt_get_or_create(
         queue_id=attempt.queue.queue_id,
         agent_id=attempt.agent.agent_id,
@@ -736,10 +747,14 @@ def call_attempt_retry(
     attempt: CallAttempt,
     source: str,
     requested_by: AbstractBaseUser | None = None,
+    confirm_unknown: bool = False,
 ) -> CallAttempt:
     """Like :func:`call_attempt_retry_get_or_create`, returning only the new attempt."""
     return call_attempt_retry_get_or_create(
-        attempt=attempt, source=source, requested_by=requested_by
+        attempt=attempt,
+        source=source,
+        requested_by=requested_by,
+        confirm_unknown=confirm_unknown,
     )[0]
 
 

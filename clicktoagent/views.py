@@ -10,27 +10,22 @@ from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from rest_framework import status as http
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.exceptions import APIException, Throttled
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
 from .api.parsers import BoundedFormParser, BoundedJSONParser, body_size_check
+from .api.permissions import CanPlaceCalls
+from .api.throttling import CallAttemptCreateThrottle, call_rate, throttled_message
 from .button import ButtonPhoneChangedError, button_phone, button_target
 from .exceptions import IdempotencyConflictError
-from .models import PLACE_CALL_PERMISSION, CallAttempt
+from .models import CallAttempt
 from .outcomes import attempt_reason
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
-
-
-class CanPlaceCalls(BasePermission):
-    message = "You do not have permission to place calls (clicktoagent.place_call)."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm(PLACE_CALL_PERMISSION))
 
 
 def _error(status: str, reason: str, code: int, **extra: Any) -> Response:
@@ -43,11 +38,30 @@ class CallButtonView(APIView):
     Session authentication with CSRF, ``clicktoagent.place_call`` required. Answers
     ``{"status", "attempt", "sid"}`` when placed, ``{"status", "attempt", "reason"}``
     otherwise; the same idempotency key returns the same attempt (no second call).
+    Each click counts against the user's limit shared with the API
+    (``API_CREATE_THROTTLE_RATE``): over it, 429 ``{"status": "throttled", "reason"}``.
     """
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated, CanPlaceCalls]
+    throttle_classes = [CallAttemptCreateThrottle]
     parser_classes = [BoundedJSONParser, BoundedFormParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, Throttled):
+            # The button shows "reason"; a bare DRF "detail" would read as no answer.
+            rate = call_rate()
+            seconds: int | None = getattr(exc, "wait", None)
+            wait = f" Try again in {seconds} seconds." if seconds is not None else ""
+            response = _error(
+                "throttled",
+                (throttled_message(rate) if rate else "Too many calls.") + wait,
+                http.HTTP_429_TOO_MANY_REQUESTS,
+            )
+            if seconds is not None:
+                response["Retry-After"] = str(seconds)
+            return response
+        return super().handle_exception(exc)
 
     def post(self, request: Request) -> Response:
         try:
@@ -101,6 +115,7 @@ class CallButtonView(APIView):
                 agent_id=target.agent_id,
                 source=CallAttempt.Source.ADMIN,
                 requested_by=request.user,  # type: ignore[arg-type]
+                # Scoped to the user, so one user's keys never meet another's.
                 idempotency_key=f"button:{request.user.pk}:{key}",
             )
         except ValidationError as err:
@@ -109,7 +124,12 @@ class CallButtonView(APIView):
                 "invalid", " ".join(messages), http.HTTP_400_BAD_REQUEST, errors=err.message_dict
             )
         except IdempotencyConflictError as err:
-            return _error("invalid", str(err), http.HTTP_409_CONFLICT)
+            return _error(
+                "invalid",
+                f"idempotency_key {key!r} was already used for a different call (call "
+                f"attempt {err.attempt_id}); click again for a new call.",
+                http.HTTP_409_CONFLICT,
+            )
         # The call was placed (or queued) when the attempt was committed.
         attempt.refresh_from_db()
         body: dict[str, Any] = {

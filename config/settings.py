@@ -130,8 +130,9 @@ elif TASKS_BACKEND == "rq":
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be 'immediate' or 'rq', got {TASKS_BACKEND!r}.")
 
-# Shared state of the workers (circuit breaker, request cap). Without REDIS_URL the
-# cache is local to each process, so each process has its own breaker and cap.
+# Shared state of the workers (circuit breaker, request cap, throttle counts). Without
+# REDIS_URL the cache is local to each process, so each process has its own breaker and
+# cap; throttle counts are then kept in the database, shared all the same.
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -156,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["clicktoagent.api.schema.only_clicktoagent_api"],
 }
 
+_create_rate = env.str("CLICKTOAGENT_API_CREATE_THROTTLE_RATE", default="60/minute")
 CLICKTOAGENT = {
     "BASE_URL": env.str("DIALOGTECH_BASE_URL", default="https://secure.dialogtech.com/ibp_api.php"),
     "ACCESS_KEY": env.str("DIALOGTECH_ACCESS_KEY", default=""),
@@ -172,6 +174,14 @@ CLICKTOAGENT = {
     "RECONCILE_PENDING_AFTER": env.float("CLICKTOAGENT_RECONCILE_PENDING_AFTER", default=60.0),
     "RECONCILE_DISPATCHING_MARGIN": env.float(
         "CLICKTOAGENT_RECONCILE_DISPATCHING_MARGIN", default=30.0
+    ),
+    # Calls per user through the API and the call button, e.g. "600/minute" for an
+    # integration account; "none" turns the limit off.
+    "API_CREATE_THROTTLE_RATE": (
+        None if _create_rate.strip().lower() == "none" else _create_rate.strip()
+    ),
+    "WEBHOOK_AUTH_FAILURES_PER_MINUTE": env.int(
+        "CLICKTOAGENT_WEBHOOK_AUTH_FAILURES_PER_MINUTE", default=20
     ),
     # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
     "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),

@@ -108,9 +108,12 @@ class ClickToAgentAdminMixin(_Base):
     ) -> HttpResponse:
         if obj is not None and obj.pk is not None and self.has_place_call_permission(request):
             context["clicktoagent_call_url"] = self.clicktoagent_call_url([str(obj.pk)])
-            context["clicktoagent_history"] = list(
-                selectors.call_attempt_list_for_contact(contact=obj)[:HISTORY_LIMIT]
+            # Only the attempts this user may see: their own with place_call alone.
+            history = selectors.call_attempt_visible_to(
+                user=request.user,
+                attempts=selectors.call_attempt_list_for_contact(contact=obj),
             )
+            context["clicktoagent_history"] = list(history[:HISTORY_LIMIT])
             context["clicktoagent_history_limit"] = HISTORY_LIMIT
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -81,6 +81,13 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         return super().get_queryset(request).prefetch_related("queues").select_related("user")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
+        fields = [str(name) for name in super().get_readonly_fields(request, obj)]
+        # The agent's recent attempts are every user's: only for those who see all attempts.
+        if not selectors.call_attempt_visible_to_all(user=request.user):
+            fields.remove("recent_attempts")
+        return fields
+
     @admin.display(description="queues")
     def queue_list(self, obj: Agent) -> str:
         return ", ".join(str(q) for q in obj.queues.all()) or "—"
@@ -194,8 +201,21 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
     def has_place_call_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(PLACE_CALL_PERMISSION)
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # place_call alone shows the list and pages of one's own attempts (get_queryset).
+        if obj is not None:
+            return selectors.call_attempt_visible_to(
+                user=request.user, attempts=CallAttempt.objects.filter(pk=obj.pk)
+            ).exists()
+        return selectors.call_attempt_visible_to_all(
+            user=request.user
+        ) or self.has_place_call_permission(request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[CallAttempt]:
-        return super().get_queryset(request).prefetch_related("contact")
+        return selectors.call_attempt_visible_to(
+            user=request.user,
+            attempts=super().get_queryset(request).prefetch_related("contact"),
+        )
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # Lets a contact's page link to "all attempts of this contact".
@@ -256,7 +276,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         form_url: str = "",
         obj: CallAttempt | None = None,
     ) -> HttpResponse:
-        if obj is not None and self.has_place_call_permission(request):
+        if obj is not None and selectors.call_attempt_can_act(user=request.user, attempt=obj):
             context["can_retry"] = obj.status in (Status.FAILED, Status.UNKNOWN)
             context["can_cancel"] = obj.status == Status.PENDING
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -287,6 +307,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
     def retry_attempts(
         self, request: HttpRequest, queryset: QuerySet[CallAttempt]
     ) -> HttpResponse | None:
+        queryset = self._actionable(request, queryset, verb="retried")
         eligible = list(queryset.filter(status__in=[Status.FAILED, Status.UNKNOWN]))
         ineligible = queryset.exclude(status__in=[Status.FAILED, Status.UNKNOWN]).count()
         if not eligible:
@@ -312,9 +333,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: confirmation page; POST: retry the attempt."""
-        if not self.has_place_call_permission(request):
-            raise PermissionDenied
-        attempt = self._attempt_or_404(request, object_id)
+        attempt = self._actionable_attempt(request, object_id)
         if attempt.status not in (Status.FAILED, Status.UNKNOWN):
             self.message_user(
                 request,
@@ -338,6 +357,8 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
                     attempt=attempt,
                     source=CallAttempt.Source.ADMIN,
                     requested_by=request.user,  # type: ignore[arg-type]
+                    # Only reached after the confirmation page whenever one is unknown.
+                    confirm_unknown=True,
                 )
             except InvalidTransitionError as err:
                 self.message_user(request, str(err), messages.WARNING)
@@ -390,7 +411,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
     @admin.action(description="Cancel selected pending attempts", permissions=["place_call"])
     def cancel_attempts(self, request: HttpRequest, queryset: QuerySet[CallAttempt]) -> None:
         cancelled, refused = 0, []
-        for attempt in queryset:
+        for attempt in self._actionable(request, queryset, verb="cancelled"):
             try:
                 services.call_attempt_cancel(attempt=attempt)
                 cancelled += 1
@@ -412,9 +433,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: confirmation page; POST: cancel the pending attempt."""
-        if not self.has_place_call_permission(request):
-            raise PermissionDenied
-        attempt = self._attempt_or_404(request, object_id)
+        attempt = self._actionable_attempt(request, object_id)
         if request.method == "POST":
             try:
                 services.call_attempt_cancel(attempt=attempt)
@@ -439,6 +458,33 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
             raise Http404(f"No call attempt {object_id!r}.")
         return attempt
 
+    def _actionable_attempt(self, request: HttpRequest, object_id: str) -> CallAttempt:
+        """The attempt to retry or cancel: 403 without place_call, 404 when the user
+        may not see it, 403 when it is someone else's and the user may not act on it."""
+        if not self.has_place_call_permission(request):
+            raise PermissionDenied
+        attempt = self._attempt_or_404(request, object_id)
+        if not selectors.call_attempt_can_act(user=request.user, attempt=attempt):
+            raise PermissionDenied(selectors.CANNOT_ACT_MESSAGE)
+        return attempt
+
+    def _actionable(
+        self, request: HttpRequest, queryset: QuerySet[CallAttempt], *, verb: str
+    ) -> QuerySet[CallAttempt]:
+        """The selected attempts the user may act on; says how many were left out."""
+        allowed = [
+            a.pk for a in queryset if selectors.call_attempt_can_act(user=request.user, attempt=a)
+        ]
+        refused = queryset.exclude(pk__in=allowed).count()
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} selected attempt{'s' if refused != 1 else ''} not {verb}: "
+                + selectors.CANNOT_ACT_MESSAGE,
+                messages.WARNING,
+            )
+        return queryset.filter(pk__in=allowed)
+
     def _change_url(self, attempt: CallAttempt) -> str:
         return reverse(
             "admin:clicktoagent_callattempt_change",
@@ -459,8 +505,12 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
                 start, end = form.cleaned_data["start"], form.cleaned_data["end"]
             else:
                 status = 400  # the errors are shown above the default period
-        days = selectors.call_attempt_daily_counts(start=start, end=end)
-        rates = selectors.agent_success_rates(start=start, end=end)
+        # Staff with place_call alone see the numbers of their own attempts.
+        attempts = selectors.call_attempt_visible_to(
+            user=request.user, attempts=CallAttempt.objects.all()
+        )
+        days = selectors.call_attempt_daily_counts(start=start, end=end, attempts=attempts)
+        rates = selectors.agent_success_rates(start=start, end=end, attempts=attempts)
         totals = {
             status: sum(day.counts.get(status, 0) for day in days) for status in Status.values
         }
@@ -468,6 +518,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         context = {
             **self.admin_site.each_context(request),
             "title": "Call dashboard",
+            "own_attempts_only": not selectors.call_attempt_visible_to_all(user=request.user),
             "opts": self.opts,
             "form": form,
             "start": start,

@@ -6,13 +6,17 @@ from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..models import PLACE_CALL_PERMISSION
-
-VIEW_CALL_ATTEMPT = "clicktoagent.view_callattempt"
+from ..models import (
+    CHANGE_CALL_ATTEMPT_PERMISSION,
+    PLACE_CALL_PERMISSION,
+    VIEW_CALL_ATTEMPT_PERMISSION,
+)
 
 
 class CanPlaceCalls(permissions.BasePermission):
-    """Creating, retrying and cancelling attempts needs ``clicktoagent.place_call``."""
+    """Creating, retrying and cancelling attempts (and the call button) need
+    ``clicktoagent.place_call``; which attempts a user may act on is
+    ``selectors.call_attempt_can_act``."""
 
     message = "You need the clicktoagent.place_call permission to place calls."
 
@@ -22,7 +26,8 @@ class CanPlaceCalls(permissions.BasePermission):
 
 
 class CanViewCallAttempts(permissions.BasePermission):
-    """Reading attempts needs ``view_callattempt`` or ``place_call``."""
+    """Reading attempts needs ``view_callattempt``, ``change_callattempt`` (every
+    attempt) or ``place_call`` (one's own: ``selectors.call_attempt_visible_to``)."""
 
     message = (
         "You need the clicktoagent.view_callattempt or clicktoagent.place_call permission "
@@ -34,7 +39,11 @@ class CanViewCallAttempts(permissions.BasePermission):
         return bool(
             user
             and user.is_authenticated
-            and (user.has_perm(VIEW_CALL_ATTEMPT) or user.has_perm(PLACE_CALL_PERMISSION))
+            and (
+                user.has_perm(VIEW_CALL_ATTEMPT_PERMISSION)
+                or user.has_perm(CHANGE_CALL_ATTEMPT_PERMISSION)
+                or user.has_perm(PLACE_CALL_PERMISSION)
+            )
         )
 
 

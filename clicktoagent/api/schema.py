@@ -50,9 +50,28 @@ CONFLICT_IDEMPOTENCY = OpenApiResponse(
 CONFLICT_STATE = OpenApiResponse(
     ErrorSerializer, description="The attempt is not in a state that allows this."
 )
+CONFLICT_RETRY = OpenApiResponse(
+    ErrorSerializer,
+    description="The attempt is not failed or unknown; or it is `unknown` and the body did "
+    'not confirm it with `{"confirm_unknown": true}`: its request may have reached '
+    "DialogTech, so the contact may already have been called. Nothing was dialled.",
+    examples=[
+        OpenApiExample(
+            "Unknown attempt, not confirmed",
+            value={
+                "detail": "Call attempt 42 is unknown: the request may have reached "
+                "DialogTech, so the contact may already have been called. Retry it only "
+                "once you are sure they should be called again, and confirm it: repeat "
+                'this request with {"confirm_unknown": true} in the body.'
+            },
+            status_codes=["409"],
+        )
+    ],
+)
 THROTTLED = OpenApiResponse(
     ErrorSerializer,
-    description="Too many attempts created; the Retry-After header says when to try again.",
+    description="Too many calls placed by this user (API creates and retries and call "
+    "button clicks count together); the Retry-After header says when to try again.",
 )
 
 TOO_LARGE = OpenApiResponse(

@@ -101,6 +101,17 @@ class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
         read_only_fields = fields
 
 
+class CallAttemptRetrySerializer(serializers.Serializer[Any]):
+    """The optional body of a retry."""
+
+    confirm_unknown = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Needed (true) to retry an `unknown` attempt: its request may have "
+        "reached DialogTech, so the contact may already have been called.",
+    )
+
+
 class CallAttemptFilterSerializer(serializers.Serializer[Any]):
     """Query parameters of the attempt list; all optional and combined with AND."""
 

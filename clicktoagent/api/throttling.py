@@ -1,17 +1,47 @@
-"""Per-user throttling of attempt creation."""
+"""The per-user limit on placing calls, shared by the API and the call button."""
 
 from __future__ import annotations
 
-from rest_framework.throttling import UserRateThrottle
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
 from ..conf import app_settings
+from ..throttles import Rate, parse_rate, throttle_hit
+
+SETTING = "API_CREATE_THROTTLE_RATE"
 
 
-class CallAttemptCreateThrottle(UserRateThrottle):
-    """``CLICKTOAGENT["API_CREATE_THROTTLE_RATE"]`` attempts per user, read per request."""
+def call_rate() -> Rate | None:
+    """``CLICKTOAGENT["API_CREATE_THROTTLE_RATE"]``, read per request (None: off)."""
+    return parse_rate(app_settings.API_CREATE_THROTTLE_RATE, setting=SETTING)
 
-    scope = "clicktoagent_create"
 
-    def get_rate(self) -> str | None:
-        rate: str | None = app_settings.API_CREATE_THROTTLE_RATE
-        return rate
+def throttled_message(rate: Rate) -> str:
+    return (
+        f"Request was throttled: each user may place {rate.per('calls')}, through the API "
+        f"and the call button together (CLICKTOAGENT['{SETTING}'] is {rate.text!r})."
+    )
+
+
+class CallAttemptCreateThrottle(BaseThrottle):
+    """Counts API creates and retries and call-button clicks per user, in one counter
+    shared by every process (see clicktoagent/throttles.py)."""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+        self.rate: Rate | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self.rate = call_rate()
+        if self.rate is None:
+            return True
+        user = request.user
+        ident = f"user:{user.pk}" if user and user.is_authenticated else self.get_ident(request)
+        decision = throttle_hit(key=f"calls:{ident}", rate=self.rate)
+        self.retry_after = decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        return self.retry_after

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -26,9 +26,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from .. import selectors, services
+from ..exceptions import IdempotencyConflictError
 from ..models import Agent, CallAttempt, Queue
 from . import schema
-from .exceptions import exception_handler
+from .exceptions import Conflict, exception_handler
 from .parsers import API_PARSERS, body_size_check
 from .permissions import CanPlaceCalls, CanViewCallAttempts, ModelPermissions
 from .serializers import (
@@ -39,12 +40,13 @@ from .serializers import (
     AgentSerializer,
     CallAttemptCreateSerializer,
     CallAttemptFilterSerializer,
+    CallAttemptRetrySerializer,
     CallAttemptSerializer,
     QueueInputSerializer,
     QueueSerializer,
     parse_idempotency_key,
 )
-from .throttling import CallAttemptCreateThrottle
+from .throttling import CallAttemptCreateThrottle, call_rate, throttled_message
 
 Source = CallAttempt.Source
 UNFINISHED = (CallAttempt.Status.PENDING, CallAttempt.Status.DISPATCHING)
@@ -185,7 +187,8 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     lookup_value_regex = r"[^/]+"  # Not digits only: a bad id is a JSON 404 from DRF.
 
     def get_queryset(self) -> QuerySet[CallAttempt]:
-        return selectors.call_attempt_list()
+        # Another user's attempt that this user may not see is simply not found (404).
+        return selectors.call_attempt_visible_to(user=self.request.user)
 
     def get_permissions(self) -> Sequence[BasePermission]:
         if self.action in ("create", "retry", "cancel"):
@@ -198,10 +201,23 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             throttles.append(CallAttemptCreateThrottle())
         return throttles
 
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        rate = call_rate()
+        raise Throttled(wait, detail=throttled_message(rate) if rate else None)
+
+    def get_actionable_object(self) -> CallAttempt:
+        """The attempt to retry or cancel: 404 when unseen, 403 when seen but not ours."""
+        attempt = self.get_object()
+        if not selectors.call_attempt_can_act(user=self.request.user, attempt=attempt):
+            raise PermissionDenied(selectors.CANNOT_ACT_MESSAGE)
+        return attempt
+
     def list(self, request: Request) -> Response:
         filters = CallAttemptFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        attempts = selectors.call_attempt_list(**filters.validated_data)
+        attempts = selectors.call_attempt_visible_to(
+            user=request.user, attempts=selectors.call_attempt_list(**filters.validated_data)
+        )
         page = self.paginate_queryset(attempts)
         return self.get_paginated_response(CallAttemptSerializer(page, many=True).data)
 
@@ -239,13 +255,21 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         key = parse_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         data = CallAttemptCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        attempt, created = services.call_attempt_get_or_create(
-            **data.validated_data,
-            source=Source.API,
-            requested_by=_requester(request),
-            # Keys are scoped to the user, so one client cannot collide with another's.
-            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
-        )
+        try:
+            attempt, created = services.call_attempt_get_or_create(
+                **data.validated_data,
+                source=Source.API,
+                requested_by=_requester(request),
+                # Keys are scoped to the user, so one client cannot collide with another's.
+                idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+            )
+        except IdempotencyConflictError as err:
+            # Name the caller's own key, never the scoped form it is stored under.
+            raise Conflict(
+                f"Idempotency-Key {key!r} was already used for a different request (call "
+                f"attempt {err.attempt_id}); use a new key for a new call.",
+                code="idempotency_conflict",
+            ) from None
         # The dispatch ran (or was queued) when the service's transaction committed.
         return _attempt_response(self.get_queryset().get(pk=attempt.pk), created=created)
 
@@ -253,8 +277,12 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         summary="Retry a failed or unknown attempt",
         description="Makes a new attempt with the same call details, linked by `retry_of`. "
         "An attempt is retried at most once: repeating this answers 200 with the same new "
-        "attempt. For an `unknown` attempt the contact may already have been called.",
-        request=None,
+        "attempt. For an `unknown` attempt the contact may already have been called, so "
+        'the body must confirm it: `{"confirm_unknown": true}`; without it the answer is '
+        "409 and nobody is dialled. A user with `place_call` alone may retry the attempts "
+        "they requested; other users' attempts need `change_callattempt` (403), or are "
+        "not found (404) when the user may not see them.",
+        request=CallAttemptRetrySerializer,
         responses={
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
@@ -264,19 +292,34 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             **schema.ERRORS_READ,
             **schema.ERRORS_WRITE,
             404: schema.NOT_FOUND,
-            409: schema.CONFLICT_STATE,
+            409: schema.CONFLICT_RETRY,
             429: schema.THROTTLED,
         },
+        examples=[
+            OpenApiExample(
+                "Retry an unknown attempt on purpose",
+                value={"confirm_unknown": True},
+                request_only=True,
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
+        attempt = self.get_actionable_object()
+        data = CallAttemptRetrySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         retry, created = services.call_attempt_retry_get_or_create(
-            attempt=self.get_object(), source=Source.API, requested_by=_requester(request)
+            attempt=attempt,
+            source=Source.API,
+            requested_by=_requester(request),
+            confirm_unknown=data.validated_data["confirm_unknown"],
         )
         return _attempt_response(self.get_queryset().get(pk=retry.pk), created=created)
 
     @extend_schema(
         summary="Cancel a pending attempt",
+        description="A user with `place_call` alone may cancel the attempts they "
+        "requested; other users' attempts need `change_callattempt`.",
         request=None,
         responses={
             200: CallAttemptSerializer,
@@ -288,7 +331,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        attempt = services.call_attempt_cancel(attempt=self.get_object())
+        attempt = services.call_attempt_cancel(attempt=self.get_actionable_object())
         return Response(CallAttemptSerializer(self.get_queryset().get(pk=attempt.pk)).data)
 
 

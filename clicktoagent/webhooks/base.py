@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import import_module
@@ -31,6 +32,7 @@ from ..conf import app_settings
 from ..exceptions import ClickToAgentError
 from ..jsonsafe import UnsafeJSONError, parse_json
 from ..models import WebhookEvent
+from ..throttles import Decision, Rate, throttle_hit, throttle_peek
 
 logger = logging.getLogger("clicktoagent.webhooks")
 
@@ -172,6 +174,28 @@ def as_text(value: object) -> str:
 _refused: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
 
 
+def client_address(request: HttpRequest) -> str:
+    """The address failed authentications are counted against: ``REMOTE_ADDR``.
+
+    Behind a reverse proxy the host project must set ``REMOTE_ADDR`` to the client's
+    address (its proxy middleware); ``X-Forwarded-For`` is not trusted here, since any
+    client can send it.
+    """
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _auth_failure_rate() -> Rate | None:
+    limit = int(app_settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE)
+    if limit <= 0:
+        return None
+    return Rate(limit=limit, period=60, text=f"{limit}/minute", unit="minute")
+
+
+def _auth_failure_key(address: str) -> str:
+    # One count per address for every provider: trying each endpoint in turn adds up.
+    return f"webhook-auth-failures:{address}"
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
 # Store-first needs real commits, also in projects with ATOMIC_REQUESTS on.
@@ -212,6 +236,20 @@ class WebhookView(View):
     def malformed(self, err: MalformedWebhookError) -> HttpResponse:
         return JsonResponse({"status": "malformed", "error": str(err)}, status=400)
 
+    def too_many_failures(self, decision: Decision) -> HttpResponse:
+        seconds = max(1, math.ceil(decision.retry_after))
+        response = JsonResponse(
+            {
+                "status": "throttled",
+                "error": f"Too many failed authentications from this address ({decision.limit} "
+                f"a minute, CLICKTOAGENT['WEBHOOK_AUTH_FAILURES_PER_MINUTE']); try again in "
+                f"{seconds} seconds.",
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(seconds)
+        return response
+
     def unavailable(self) -> HttpResponse:
         response = JsonResponse(
             {"status": "unavailable", "error": "Temporarily unable to store the delivery."},
@@ -228,6 +266,14 @@ class WebhookView(View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         from .services import webhook_delivery_receive
 
+        # An address with too many failed authentications is refused before its
+        # credential is even looked at, until its window ends.
+        address = client_address(request)
+        rate = _auth_failure_rate()
+        if rate is not None:
+            blocked = throttle_peek(key=_auth_failure_key(address), rate=rate)
+            if not blocked.allowed:
+                return self.too_many_failures(blocked)
         # The raw body first: signatures are computed over the exact bytes received.
         body = request.body
         if len(body) > int(app_settings.WEBHOOK_MAX_BODY_BYTES):
@@ -243,7 +289,12 @@ class WebhookView(View):
                 )
             self.authenticate(request, body)
         except WebhookAuthenticationError as err:
-            self._log_refusal(request, err)
+            failures = (
+                throttle_hit(key=_auth_failure_key(address), rate=rate)
+                if rate is not None
+                else None
+            )
+            self._log_refusal(request, err, failures)
             return self.unauthorized(err)
         except MalformedWebhookError as err:
             return self.malformed(err)
@@ -273,14 +324,27 @@ class WebhookView(View):
             return self.unavailable()
         return self.response(outcomes)
 
-    def _log_refusal(self, request: HttpRequest, err: WebhookAuthenticationError) -> None:
+    def _log_refusal(
+        self, request: HttpRequest, err: WebhookAuthenticationError, failures: Decision | None
+    ) -> None:
+        # The message says what was wrong, never what was sent: no credential is logged.
         counter = _refused[self.provider]
         level = logging.ERROR if isinstance(err, WebhookNotConfiguredError) else logging.WARNING
+        address = client_address(request)
         logger.log(
             level,
             "webhook %s: refused a delivery from %s: %s (%d refused by this process)",
             self.provider,
-            request.META.get("REMOTE_ADDR", "?"),
+            address,
             err,
             next(counter),
         )
+        if failures is not None and failures.hits == failures.limit:
+            logger.warning(
+                "webhook %s: %s failed to authenticate %d times within a minute; its "
+                "deliveries to every webhook endpoint are refused with 429 for %d s",
+                self.provider,
+                address,
+                failures.hits,
+                math.ceil(failures.retry_after),
+            )

@@ -28,8 +28,15 @@ ATTEMPT_PERMS = ("clicktoagent.view_callattempt",)
 
 @pytest.fixture
 def caller(demo_data: dict[str, Any]) -> User:
-    """Staff who may place calls and works as agent 98765 (Dana, queue Sales)."""
-    user = _user("caller", *CONTACT_PERMS, *ATTEMPT_PERMS, "clicktoagent.place_call")
+    """Staff who may place calls and works as agent 98765 (Dana, queue Sales); may also
+    retry and cancel attempts others requested (e.g. those the command made)."""
+    user = _user(
+        "caller",
+        *CONTACT_PERMS,
+        *ATTEMPT_PERMS,
+        "clicktoagent.place_call",
+        "clicktoagent.change_callattempt",
+    )
     demo_data["dana"].user = user
     demo_data["dana"].save()
     return user

@@ -270,6 +270,8 @@ def test_token_of_a_contact_button_does_not_carry_the_number(caller, contacts) -
     token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
     payload = json.dumps(signing.loads(token, salt=SALT))
     assert "555" not in payload and "0123" not in payload
+
+
 def test_deep_or_oversized_body_is_refused_and_dials_nobody(
     caller_client: Client, caller, contacts, sandbox: SandboxServer, settings
 ) -> None:
@@ -286,3 +288,64 @@ def test_deep_or_oversized_body_is_refused_and_dials_nobody(
     assert CallAttempt.objects.count() == 0
     assert sandbox.requests() == []
     assert post(caller_client, token)[0] == 200  # a normal click still works
+
+
+# ---------------------------------------------------------------------- limits and keys
+
+
+def test_seventy_clicks_dial_only_the_per_user_limit(
+    caller_client: Client, caller, contacts, sandbox
+) -> None:
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    answers = [post(caller_client, token, key=f"click-{i:08}") for i in range(70)]
+    codes = [code for code, _ in answers]
+    assert codes == [200] * 60 + [429] * 10
+    assert len(sandbox.requests()) == 60
+    assert CallAttempt.objects.count() == 60
+    body = answers[-1][1]
+    assert body["status"] == "throttled"
+    assert body["reason"].startswith(
+        "Request was throttled: each user may place 60 calls per minute, through the API "
+        "and the call button together"
+    )
+    assert "Try again in " in body["reason"]
+    response = caller_client.post(
+        URL,
+        json.dumps({"token": token, "idempotency_key": "click-99999999"}),
+        content_type="application/json",
+    )
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+def test_the_button_and_the_api_share_one_counter(
+    caller_client: Client, caller, contacts, sandbox, settings
+) -> None:
+    from rest_framework.test import APIClient
+
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": "3/minute"}
+    api = APIClient()
+    api.force_login(caller)
+    call = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "3125550124"}
+    assert api.post("/clicktoagent/api/call-attempts/", call, format="json").status_code == 201
+    assert api.post("/clicktoagent/api/call-attempts/", call, format="json").status_code == 201
+    token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    assert post(caller_client, token, key="click-00000001")[0] == 200
+    assert post(caller_client, token, key="click-00000002")[0] == 429
+    assert api.post("/clicktoagent/api/call-attempts/", call, format="json").status_code == 429
+    assert len(sandbox.requests()) == 3
+
+
+def test_a_reused_key_names_only_the_callers_own_key(
+    caller_client: Client, caller, contacts, sandbox
+) -> None:
+    ada = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
+    grace = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["grace"]))
+    first = post(caller_client, ada, key="click-00000042")[1]
+    code, body = post(caller_client, grace["token"], key="click-00000042")
+    assert code == 409
+    assert body["reason"] == (
+        "idempotency_key 'click-00000042' was already used for a different call (call attempt "
+        f"{first['attempt']}); click again for a new call."
+    )
+    assert "button:" not in body["reason"] and f"{caller.pk}:" not in body["reason"]
+    assert len(sandbox.requests()) == 1

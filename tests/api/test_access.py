@@ -116,8 +116,9 @@ def test_throttling_can_be_turned_off(api: APIClient, settings, demo_data, queue
 # ---------------------------------------------------------------------- query counts
 
 
-def _attempts(demo_data: dict[str, Any], count: int) -> None:
+def _attempts(demo_data: dict[str, Any], count: int, requested_by: Any) -> None:
     first = CallAttempt.objects.create(
+        requested_by=requested_by,
         queue=demo_data["sales"],
         agent=demo_data["dana"],
         phone_to_call="3125550123",
@@ -135,6 +136,7 @@ def _attempts(demo_data: dict[str, Any], count: int) -> None:
             warning=1,
             source="api",
             retry_of=first,
+            requested_by=requested_by,
         )
         for i in range(count - 1)
     )
@@ -146,9 +148,9 @@ LIST_QUERIES = 4
 
 @pytest.mark.parametrize("count", [1, 20])
 def test_the_attempt_list_costs_the_same_queries_for_any_page_size(
-    api: APIClient, demo_data, django_assert_num_queries, count: int
+    api: APIClient, caller, demo_data, django_assert_num_queries, count: int
 ) -> None:
-    _attempts(demo_data, count)
+    _attempts(demo_data, count, requested_by=caller)
     with django_assert_num_queries(LIST_QUERIES):
         response = api.get(ATTEMPTS)
     assert len(response.json()["results"]) == count
@@ -171,9 +173,9 @@ def test_the_agent_list_costs_the_same_queries_for_any_page_size(
 
 
 def test_retrieving_an_attempt_costs_a_fixed_number_of_queries(
-    api: APIClient, demo_data, django_assert_num_queries
+    api: APIClient, caller, demo_data, django_assert_num_queries
 ) -> None:
-    _attempts(demo_data, 2)
+    _attempts(demo_data, 2, requested_by=caller)
     pk = CallAttempt.objects.filter(retry_of__isnull=False).get().pk
     with django_assert_num_queries(LIST_QUERIES):
         response = api.get(f"{ATTEMPTS}{pk}/")
@@ -204,3 +206,179 @@ def test_no_secret_appears_in_any_response(
         for secret in secrets:
             assert secret not in text
         assert "access_key" not in text.replace("ACCESS_KEY", "")
+
+
+# ---------------------------------------------------------------------- whose attempts
+
+
+def _attempt_of(user: Any, demo_data: dict[str, Any], **fields: Any) -> CallAttempt:
+    values: dict[str, Any] = {
+        "queue": demo_data["sales"],
+        "agent": demo_data["dana"],
+        "phone_to_call": "3125550123",
+        "record": 0,
+        "warning": 1,
+        "source": CallAttempt.Source.API,
+        "requested_by": user,
+        **fields,
+    }
+    return CallAttempt.objects.create(**values)
+
+
+@pytest.fixture
+def others_attempts(make_user, demo_data) -> dict[str, CallAttempt]:
+    """A failed and a pending attempt that user B requested."""
+    bea = make_user("clicktoagent.place_call", username="bea")
+    return {
+        "failed": _attempt_of(bea, demo_data, status="failed", phone_to_call="3125550124"),
+        "pending": _attempt_of(bea, demo_data, phone_to_call="3125550125"),
+    }
+
+
+def test_with_place_call_alone_a_user_sees_and_acts_only_on_their_own_attempts(
+    api: APIClient, caller, others_attempts, sandbox: SandboxServer, demo_data
+) -> None:
+    own = _attempt_of(caller, demo_data, status="failed")
+    listed = [a["id"] for a in api.get(ATTEMPTS).json()["results"]]
+    assert listed == [own.pk]
+    assert api.get(ATTEMPTS, {"phone_to_call": "3125550124"}).json()["results"] == []
+    for attempt in others_attempts.values():
+        # Not found, exactly like an id that does not exist: nothing says it does.
+        for response in (
+            api.get(f"{ATTEMPTS}{attempt.pk}/"),
+            api.post(f"{ATTEMPTS}{attempt.pk}/retry/", {}, format="json"),
+            api.post(f"{ATTEMPTS}{attempt.pk}/cancel/", {}, format="json"),
+        ):
+            assert response.status_code == 404
+            assert response.json() == {"detail": "No CallAttempt matches the given query."}
+    assert sandbox.requests() == []
+    assert CallAttempt.objects.filter(retry_of__isnull=False).count() == 0
+    others_attempts["pending"].refresh_from_db()
+    assert others_attempts["pending"].status == CallAttempt.Status.PENDING
+    # Their own attempt they may retry (queued: dispatch runs once the test commits).
+    retry = api.post(f"{ATTEMPTS}{own.pk}/retry/", {}, format="json")
+    assert retry.status_code == 202 and retry.json()["retry_of"] == own.pk
+
+
+def test_view_permission_shows_every_attempt_but_allows_no_action_on_others(
+    make_user, others_attempts, sandbox: SandboxServer, demo_data
+) -> None:
+    client = token_client(make_user("clicktoagent.place_call", "clicktoagent.view_callattempt"))
+    listed = {a["id"] for a in client.get(ATTEMPTS).json()["results"]}
+    assert listed == {a.pk for a in others_attempts.values()}
+    failed, pending = others_attempts["failed"], others_attempts["pending"]
+    assert client.get(f"{ATTEMPTS}{failed.pk}/").status_code == 200
+    retry = client.post(f"{ATTEMPTS}{failed.pk}/retry/", {}, format="json")
+    cancel = client.post(f"{ATTEMPTS}{pending.pk}/cancel/", {}, format="json")
+    for response in (retry, cancel):
+        assert response.status_code == 403
+        assert "clicktoagent.change_callattempt" in response.json()["detail"]
+    assert sandbox.requests() == []
+    pending.refresh_from_db()
+    assert pending.status == CallAttempt.Status.PENDING
+
+
+def test_change_permission_allows_retry_and_cancel_of_any_attempt(
+    make_user, others_attempts, demo_data
+) -> None:
+    manager = make_user("clicktoagent.place_call", "clicktoagent.change_callattempt")
+    client = token_client(manager)
+    assert len(client.get(ATTEMPTS).json()["results"]) == 2
+    failed, pending = others_attempts["failed"], others_attempts["pending"]
+    retry = client.post(f"{ATTEMPTS}{failed.pk}/retry/", {}, format="json")
+    assert retry.status_code == 202 and retry.json()["retry_of"] == failed.pk
+    assert CallAttempt.objects.get(pk=retry.json()["id"]).requested_by == manager
+    cancel = client.post(f"{ATTEMPTS}{pending.pk}/cancel/", {}, format="json")
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+
+
+def test_without_place_call_nobody_acts_even_with_change_permission(
+    make_user, others_attempts
+) -> None:
+    client = token_client(make_user("clicktoagent.change_callattempt"))
+    assert len(client.get(ATTEMPTS).json()["results"]) == 2
+    failed = others_attempts["failed"]
+    assert client.post(f"{ATTEMPTS}{failed.pk}/retry/", {}, format="json").status_code == 403
+
+
+# ---------------------------------------------------------------------- unknown retries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retrying_an_unknown_attempt_needs_confirm_unknown(
+    api: APIClient, sandbox: SandboxServer, demo_data
+) -> None:
+    sandbox.add_fault("drop")
+    unknown = api.post(ATTEMPTS, CALL, format="json").json()
+    assert unknown["status"] == "unknown"
+    sent = len(sandbox.requests())
+    for body in ({}, {"confirm_unknown": False}):
+        refused = api.post(f"{ATTEMPTS}{unknown['id']}/retry/", body, format="json")
+        assert refused.status_code == 409
+        detail = refused.json()["detail"]
+        assert "may already have been called" in detail
+        assert '{"confirm_unknown": true}' in detail
+    assert len(sandbox.requests()) == sent
+    assert CallAttempt.objects.count() == 1
+    confirmed = api.post(
+        f"{ATTEMPTS}{unknown['id']}/retry/", {"confirm_unknown": True}, format="json"
+    )
+    assert confirmed.status_code == 201
+    assert confirmed.json()["retry_of"] == unknown["id"]
+    assert len(sandbox.requests()) == sent + 1
+    # Repeating it (confirmed or not) returns the same retry and dials nobody.
+    again = api.post(f"{ATTEMPTS}{unknown['id']}/retry/", {}, format="json")
+    assert again.status_code == 200 and again.json()["id"] == confirmed.json()["id"]
+    assert len(sandbox.requests()) == sent + 1
+
+
+def test_confirm_unknown_must_be_a_boolean(api: APIClient, caller, demo_data) -> None:
+    unknown = _attempt_of(caller, demo_data, status="unknown")
+    response = api.post(
+        f"{ATTEMPTS}{unknown.pk}/retry/", {"confirm_unknown": "perhaps"}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["confirm_unknown"]
+
+
+# ---------------------------------------------------------------------- idempotency keys
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idempotency_conflict_names_only_the_callers_own_key(
+    api: APIClient, caller, sandbox: SandboxServer, demo_data
+) -> None:
+    first = api.post(ATTEMPTS, CALL, format="json", headers={"Idempotency-Key": "order-17"})
+    response = api.post(
+        ATTEMPTS, {**CALL, "warning": 0}, format="json", headers={"Idempotency-Key": "order-17"}
+    )
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert detail == (
+        "Idempotency-Key 'order-17' was already used for a different request (call attempt "
+        f"{first.json()['id']}); use a new key for a new call."
+    )
+    assert "api:" not in detail and f"{caller.pk}:" not in detail
+
+
+# ---------------------------------------------------------------------- shared limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_limit_is_kept_in_the_shared_store_not_in_process_memory(
+    api: APIClient, caller, settings, demo_data, queued_dispatch
+) -> None:
+    from clicktoagent.models import ThrottleCounter
+
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": "2/minute"}
+    assert api.post(ATTEMPTS, CALL, format="json").status_code == 202
+    (counter,) = ThrottleCounter.objects.all()
+    assert counter.hits == 1 and counter.key.endswith(f":calls:user:{caller.pk}")
+    assert api.post(ATTEMPTS, CALL, format="json").status_code == 202
+    response = api.post(ATTEMPTS, CALL, format="json")
+    assert response.status_code == 429
+    assert response.json()["detail"] == (
+        "Request was throttled: each user may place 2 calls per minute, through the API and "
+        "the call button together (CLICKTOAGENT['API_CREATE_THROTTLE_RATE'] is '2/minute'). "
+        f"Expected available in {response['Retry-After']} seconds."
+    )

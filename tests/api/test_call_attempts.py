@@ -304,8 +304,14 @@ def _attempt(demo_data: dict[str, Any], **fields: Any) -> CallAttempt:
     return CallAttempt.objects.create(**values)
 
 
-def test_retrieve(api: APIClient, demo_data) -> None:
-    attempt = _attempt(demo_data, status="failed", result="failed", result_description="No.")
+def test_retrieve(api: APIClient, caller, demo_data) -> None:
+    attempt = _attempt(
+        demo_data,
+        status="failed",
+        result="failed",
+        result_description="No.",
+        requested_by=caller,
+    )
     response = api.get(f"{URL}{attempt.pk}/")
     assert response.status_code == 200
     assert response.json()["id"] == attempt.pk
@@ -317,14 +323,20 @@ def test_retrieve(api: APIClient, demo_data) -> None:
     assert api.get(f"{URL}{2**70}/").status_code == 404
 
 
-def test_list_filters(api: APIClient, demo_data) -> None:
+def test_list_filters(api: APIClient, caller, demo_data) -> None:
     sam, support, casey = demo_data["sam"], demo_data["support"], demo_data["casey"]
-    placed = _attempt(demo_data, status="placed")
-    failed = _attempt(demo_data, status="failed", agent=sam, source="webhook")
+    mine = {"requested_by": caller}
+    placed = _attempt(demo_data, status="placed", **mine)
+    failed = _attempt(demo_data, status="failed", agent=sam, source="webhook", **mine)
     other = _attempt(
-        demo_data, queue=support, agent=casey, phone_to_call="3125550124", contact_ref="crm:1"
+        demo_data,
+        queue=support,
+        agent=casey,
+        phone_to_call="3125550124",
+        contact_ref="crm:1",
+        **mine,
     )
-    old = _attempt(demo_data)
+    old = _attempt(demo_data, **mine)
     CallAttempt.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
 
     def ids(**params: str) -> list[int]:
@@ -362,8 +374,8 @@ def test_bad_filters_are_400(api: APIClient, demo_data, params, field) -> None:
     assert list(response.json()) == [field]
 
 
-def test_cursor_pagination_walks_every_attempt_once(api: APIClient, demo_data) -> None:
-    created = [_attempt(demo_data).pk for _ in range(5)]
+def test_cursor_pagination_walks_every_attempt_once(api: APIClient, caller, demo_data) -> None:
+    created = [_attempt(demo_data, requested_by=caller).pk for _ in range(5)]
     seen: list[int] = []
     url: str | None = f"{URL}?page_size=2"
     pages = 0
@@ -413,9 +425,9 @@ def test_retry_of_a_placed_attempt_is_409(
 
 
 def test_retry_with_queued_dispatch_is_202(
-    api: APIClient, sandbox: SandboxServer, demo_data, queued_dispatch
+    api: APIClient, caller, sandbox: SandboxServer, demo_data, queued_dispatch
 ) -> None:
-    failed = _attempt(demo_data, status="failed")
+    failed = _attempt(demo_data, status="failed", requested_by=caller)
     response = api.post(f"{URL}{failed.pk}/retry/")
     assert response.status_code == 202
     assert response.json()["status"] == "pending"

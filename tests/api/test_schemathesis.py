@@ -55,7 +55,8 @@ def test_api_conforms_to_its_schema(
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": None}
     user: User = make_user(*ALL_PERMISSIONS, username="fuzzer")
     token = Token.objects.create(user=user)
-    # Attempts for the retry and cancel operations to act on (otherwise ids are guesses).
+    # Attempts for the retry and cancel operations to act on (otherwise ids are guesses);
+    # the fuzzer's own, since retrying others' attempts needs change_callattempt.
     failed, pending = (
         CallAttempt.objects.create(
             queue=demo_data["sales"],
@@ -65,6 +66,7 @@ def test_api_conforms_to_its_schema(
             warning=1,
             source="api",
             status=status,
+            requested_by=user,
         )
         for status in ("failed", "pending")
     )

@@ -12,7 +12,11 @@ from django.utils import timezone
 
 from clicktoagent import services
 from clicktoagent.dialogtech.sandbox import SandboxServer
-from clicktoagent.exceptions import IdempotencyConflictError, InvalidTransitionError
+from clicktoagent.exceptions import (
+    IdempotencyConflictError,
+    InvalidTransitionError,
+    UnconfirmedRetryError,
+)
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import (
     call_attempt_cancel,
@@ -225,7 +229,7 @@ def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) ->
     sandbox.add_fault("drop")
     unknown = create()
     assert unknown.status == Status.UNKNOWN
-    retry = call_attempt_retry(attempt=unknown, source="admin")
+    retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
     retry.refresh_from_db()
     assert retry.retry_of_id == unknown.pk
     assert retry.status == Status.PLACED
@@ -241,12 +245,23 @@ def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
     contact = Contact.objects.create(name="Gone soon", phone="3125550124")
     sandbox.add_fault("drop")
     unknown = create(contact=contact, phone_to_call="3125550124")
-    retry = call_attempt_retry(attempt=unknown, source="admin")
+    retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
     contact.delete()
     unknown.refresh_from_db()
     again, created = call_attempt_retry_get_or_create(attempt=unknown, source="api")
     assert (again.pk, created) == (retry.pk, False)
     assert len(sandbox.requests()) == 2
+
+
+def test_retry_of_an_unknown_attempt_needs_confirmation(
+    sandbox: SandboxServer, demo_data
+) -> None:
+    sandbox.add_fault("drop")
+    unknown = create()
+    with pytest.raises(UnconfirmedRetryError, match="may already have been called"):
+        call_attempt_retry(attempt=unknown, source="api")
+    assert not CallAttempt.objects.filter(retry_of=unknown).exists()
+    assert len(sandbox.requests()) == 1
 
 
 def test_retry_refused_for_a_placed_attempt(sandbox: SandboxServer, demo_data) -> None:
