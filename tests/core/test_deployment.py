@@ -89,6 +89,7 @@ DEPLOY_ENV = {
     "CLICKTOAGENT_WEBHOOK_SECRET": "whsec_" + "A" * 32,
     "HUBSPOT_CLIENT_SECRET": "hubspot-client-secret",
     "SALESFORCE_ORGANIZATION_IDS": "00D000000000001",
+    "SALESFORCE_WEBHOOK_TOKEN": "salesforce-webhook-token-0123456789",
     "PIPEDRIVE_WEBHOOK_USER": "pipedrive",
     "PIPEDRIVE_WEBHOOK_PASSWORD": "pipedrive-password",
 }
