@@ -21,7 +21,7 @@ import hmac
 import re
 from xml.sax.saxutils import escape
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.debug import sensitive_variables
 from lxml import etree
 
@@ -107,6 +107,16 @@ def webhook_tokens() -> list[str]:
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
 
 
+def _take_token(request: HttpRequest) -> str:
+    """Read the ``token`` query parameter and remove it from the request, so no later
+    error report (Django's DEBUG page, admin e-mails) can show it."""
+    query = request.GET.copy()
+    token = query.pop("token", [""])[-1]
+    request.META["QUERY_STRING"] = query.urlencode()
+    request.GET = QueryDict(request.META["QUERY_STRING"])  # immutable, as Django's own
+    return token
+
+
 @sensitive_variables("token", "tokens", "expected")
 def token_matches(token: str, tokens: list[str]) -> bool:
     """Whether ``token`` is one of ``tokens``; every comparison runs, in constant time."""
@@ -185,7 +195,7 @@ class SalesforceWebhookView(WebhookView):
     @sensitive_variables("token")
     def authenticate(self, request: HttpRequest, body: bytes) -> None:
         # The token first: nothing of an unauthenticated body is even parsed.
-        token = request.GET.get("token", "")
+        token = _take_token(request)
         if not token:
             raise WebhookAuthenticationError(
                 "The token query parameter is missing: the endpoint URL in Salesforce's "

@@ -410,6 +410,25 @@ def test_token_never_logged_stored_or_answered(
         assert SALESFORCE_TOKEN not in formatter.format(record)
 
 
+def test_token_is_not_on_the_debug_error_page(
+    webhook_settings: SandboxServer, demo_data, settings, monkeypatch
+) -> None:
+    from clicktoagent.webhooks import services
+
+    def fail(**kwargs: Any) -> None:
+        raise RuntimeError("storage failed")
+
+    monkeypatch.setattr(services, "webhook_delivery_receive", fail)
+    settings.DEBUG = True
+    response = Client(raise_request_exception=False).generic(
+        "POST", PATH, one_call(), content_type="text/xml; charset=utf-8"
+    )
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "storage failed" in page and "queue_id=12345" in page
+    assert SALESFORCE_TOKEN not in page
+
+
 def test_json_log_lines_mask_every_rotated_token(webhook_settings, settings) -> None:
     settings.CLICKTOAGENT = {
         **settings.CLICKTOAGENT,
