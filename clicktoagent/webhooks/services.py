@@ -350,9 +350,9 @@ def webhook_callback_deliver(*, event_id: int, attempt_id: int) -> str:
     time). Gives up after ``WEBHOOK_CALLBACK_MAX_TRIES`` tries. Returns the callback
     status.
     """
-    from django_tasks import task_backends
     from standardwebhooks.webhooks import Webhook
 
+    from ..taskcompat import task_backends
     from .tasks import deliver_webhook_callback
 
     while True:

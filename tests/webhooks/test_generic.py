@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt, WebhookEvent
 from tests.webhooks.conftest import (
@@ -326,12 +327,11 @@ def test_concurrent_duplicates_make_one_event_one_attempt_one_call(
 def test_queueing_backend_dials_after_the_response_and_defers_callback_retries(
     webhook_settings: SandboxServer, settings, demo_data, callback_server: CallbackServer
 ) -> None:
-    from django_tasks import task_backends
-
     from clicktoagent.services import call_attempt_dispatch
+    from clicktoagent.taskcompat import task_backends
     from clicktoagent.webhooks.services import webhook_callback_deliver
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}
     backend = task_backends["default"]
     response = deliver(Client(), {**CALL, "callback_url": callback_server.url}, msg_id="msg_q")
     assert response.status_code == 200
