@@ -1,15 +1,22 @@
 # django-clicktoagent: `make run` starts the demo, `make test` runs every check.
 SHELL := /bin/bash
+# The interpreter of .venv; PYTHON=python3.13 (or a path) makes .venv again with that one,
+# and pip then installs the newest Django it supports.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PY_VERSION = import sys; print(".".join(map(str, sys.version_info[:3])))
+PYTHON_VERSION := $(shell $(PYTHON) -c '$(PY_VERSION)' 2>/dev/null)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)-$(PYTHON_VERSION)
 
-.PHONY: run test lint typecheck pytest test-sqlite venv sandbox clean bench browser
+.PHONY: run test test-all lint typecheck pytest test-sqlite venv sandbox clean bench browser
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON_VERSION)" || { echo "PYTHON=$(PYTHON) is not a Python interpreter"; exit 1; }
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c '$(PY_VERSION)')" != "$(PYTHON_VERSION)" ]; then \
+	echo "$(VENV) is not Python $(PYTHON_VERSION): making it again"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -29,11 +36,20 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy clicktoagent config
 
-pytest: venv
-	@# Install Chromium for the browser tests only where that is possible (root or CI).
+pytest: venv browser-if-possible
+	$(BIN)/python -m pytest -q
+
+## The test matrix (noxfile.py): Python 3.11 + Django 5.2 and 3.13 + Django 6.1 on
+## PostgreSQL (DATABASE_URL), 3.12 + Django 6.0 on SQLite, each leg in its own virtualenv.
+## One leg: make test-all NOX_ARGS="-s dj61" (or .venv/bin/nox -s dj61).
+test-all: venv browser-if-possible
+	$(BIN)/nox $(NOX_ARGS)
+
+.PHONY: browser-if-possible
+# Chromium for the browser tests, only where installing it is possible (root or CI).
+browser-if-possible:
 	@if [ -x /usr/bin/chromium ] || { [ "$$(id -u)" != 0 ] && [ -z "$$CI" ]; }; then :; \
 	else $(MAKE) browser; fi
-	$(BIN)/python -m pytest -q
 
 ## The suite on SQLite (what `pytest` uses when DATABASE_URL is not set).
 test-sqlite: venv
@@ -51,7 +67,7 @@ browser:
 	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; fi
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .nox .mypy_cache .ruff_cache .pytest_cache
 
 .PHONY: worker reconcile reconciler
 

@@ -1,4 +1,9 @@
+import django_stubs_ext
 from django.apps import AppConfig
+
+# The admin classes subscript Django's generics (ModelAdmin[Queue]) at run time, which only
+# django-stubs-ext makes possible; this runs before any app's admin module is imported.
+django_stubs_ext.monkeypatch()
 
 
 class ClickToAgentConfig(AppConfig):

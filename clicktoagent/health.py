@@ -39,7 +39,7 @@ def _database() -> dict[str, Any]:
 
 
 def _task_backend() -> dict[str, Any]:
-    from django_tasks import task_backends
+    from .taskcompat import task_backends
 
     alias = app_settings.TASK_BACKEND
     try:

@@ -428,7 +428,7 @@ def _backoff(tries: int, retry_after: float | None) -> float:
 
 
 def _task_backend_supports_defer() -> bool:
-    from django_tasks import task_backends
+    from .taskcompat import task_backends
 
     return bool(task_backends[app_settings.TASK_BACKEND].supports_defer)
 

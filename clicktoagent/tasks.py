@@ -1,8 +1,8 @@
-"""Background work, through Django's Tasks framework (the django-tasks backport)."""
+"""Background work, through Django's Tasks framework (see ``taskcompat``)."""
 
 from __future__ import annotations
 
-from django_tasks import task
+from .taskcompat import task
 
 
 @task()

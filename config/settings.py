@@ -12,6 +12,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from clicktoagent import taskcompat
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -47,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_tasks",
+    *taskcompat.APPS,
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -109,11 +111,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 TASKS: dict[str, dict[str, Any]]
 if TASKS_BACKEND == "immediate":
     TASKS = {
-        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+        "default": {"BACKEND": taskcompat.IMMEDIATE_BACKEND},
     }
 elif TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": ["default"]}}
     RQ_QUEUES = {
         "default": {
             "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
@@ -124,7 +126,7 @@ elif TASKS_BACKEND == "rq":
     }
     # Workers must run jobs with django-tasks-rq's job class (it calls the Task).
     RQ = {
-        "JOB_CLASS": "django_tasks_rq.backend.Job",
+        "JOB_CLASS": taskcompat.RQ_JOB_CLASS,
         "WORKER_CLASS": "clicktoagent.workers.Worker",
     }
 else:

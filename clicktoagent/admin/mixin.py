@@ -60,15 +60,20 @@ class ClickToAgentAdminMixin(_Base):
 
     # -- action, URLs and change page ---------------------------------------------
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 asks per location (change list, change form); 5.2 has no locations.
+        where: tuple[Any, ...] = () if action_location is None else (action_location,)
+        actions: dict[str, Any] = super().get_actions(request, *where)
         if (
             self.actions is not None
             and IS_POPUP_VAR not in request.GET
             and self.has_place_call_permission(request)
             and ACTION_NAME not in actions
         ):
-            actions[ACTION_NAME] = self.get_action(ACTION_NAME)
+            action = self.get_action(ACTION_NAME, *where)
+            # None where the action is not offered (on Django 6.1: the change form).
+            if action is not None:
+                actions[ACTION_NAME] = action
         return actions
 
     @admin.action(description="Call selected with DialogTech")

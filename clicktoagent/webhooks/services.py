@@ -375,8 +375,9 @@ def webhook_callback_deliver(*, event_id: int, attempt_id: int) -> str:
     waits for at most one try (``WEBHOOK_CALLBACK_TIMEOUT``). Gives up after
     ``WEBHOOK_CALLBACK_MAX_TRIES`` tries, or at once when the URL is refused.
     """
-    from django_tasks import task_backends
     from standardwebhooks.webhooks import Webhook
+
+    from ..taskcompat import task_backends
 
     max_tries = int(app_settings.WEBHOOK_CALLBACK_MAX_TRIES)
     timeout = float(app_settings.WEBHOOK_CALLBACK_TIMEOUT)

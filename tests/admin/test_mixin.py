@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 import pytest
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils.html import escape
 
 from clicktoagent.admin import ClickToAgentAdminMixin
+from clicktoagent.admin.mixin import ACTION_NAME
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from config.demo.models import Contact
@@ -266,3 +268,23 @@ def test_host_admin_keeps_its_own_actions(caller_client: Client, contacts) -> No
     html = caller_client.get(CHANGELIST).content.decode()
     assert "call_with_dialogtech" in html
     assert "Call selected with DialogTech" in html
+
+
+def test_call_action_is_offered_on_the_change_list_only(
+    caller_client: Client, caller, contacts: dict[str, Contact]
+) -> None:
+    contact_admin = admin.site._registry[Contact]
+    request = RequestFactory().get(CHANGELIST)
+    request.user = caller
+    assert ACTION_NAME in contact_admin.get_actions(request)
+    if django.VERSION >= (6, 1):
+        # Django 6.1 asks for the actions of each place: the change list and the change form.
+        from django.contrib.admin.options import ActionLocation
+
+        change_list = contact_admin.get_actions(request, action_location=ActionLocation.CHANGE_LIST)
+        assert change_list[ACTION_NAME].description == "Call selected with DialogTech"
+        change_form = contact_admin.get_actions(request, action_location=ActionLocation.CHANGE_FORM)
+        assert ACTION_NAME not in change_form
+    change_page = caller_client.get(f"{CHANGELIST}{contacts['ada'].pk}/change/")
+    assert change_page.status_code == 200
+    assert ACTION_NAME not in change_page.content.decode()

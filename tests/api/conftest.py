@@ -11,6 +11,8 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from clicktoagent import taskcompat
+
 API = "/clicktoagent/api"
 CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "(312) 555-0123"}
 ALL_PERMISSIONS = [
@@ -74,4 +76,4 @@ def admin_api(make_user: Callable[..., User]) -> APIClient:
 @pytest.fixture
 def queued_dispatch(settings: Any) -> None:
     """Dispatch is queued and never runs: attempts stay pending."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}

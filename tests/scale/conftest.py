@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from tests.conftest import ACCESS_KEY, ROOT, SANDBOX_ACCOUNT, SECRET_ACCESS_KEY, skip_or_fail
@@ -235,9 +236,9 @@ def scale(
     """The scale-out setup: RQ backend and Redis cache here, and a way to start workers."""
     if connection.vendor != "postgresql":
         skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://...")
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [QUEUE]}}
+    settings.TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": [QUEUE]}}
     settings.RQ_QUEUES = {QUEUE: {"URL": REDIS_URL}}
-    settings.RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job"}
+    settings.RQ = {"JOB_CLASS": taskcompat.RQ_JOB_CLASS}
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }

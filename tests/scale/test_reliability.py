@@ -22,7 +22,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from clicktoagent import reliability
+from clicktoagent import reliability, taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.logging import JsonFormatter
 from clicktoagent.models import CallAttempt
@@ -181,7 +181,7 @@ def test_reconciler_requeues_lost_tasks_and_closes_lost_calls(
 @pytest.mark.django_db(transaction=True)
 def test_reconciler_leases_each_lost_attempt_to_one_run(demo_data: Any, settings: Any) -> None:
     # A backend that only records tasks: the attempt stays pending after requeueing.
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}
     attempt = create(dispatch=False)
     CallAttempt.objects.filter(pk=attempt.pk).update(
         created_at=timezone.now() - timedelta(minutes=5)
