@@ -94,9 +94,7 @@ def call_attempt_can_act(*, user: Any, attempt: CallAttempt) -> bool:
     attempt is the user's own or the user has ``change_callattempt``."""
     if getattr(user, "pk", None) is None or not user.has_perm(PLACE_CALL_PERMISSION):
         return False
-    return bool(
-        attempt.requested_by_id == user.pk or user.has_perm(CHANGE_CALL_ATTEMPT_PERMISSION)
-    )
+    return bool(attempt.requested_by_id == user.pk or user.has_perm(CHANGE_CALL_ATTEMPT_PERMISSION))
 
 
 CANNOT_ACT_MESSAGE = (

@@ -275,9 +275,7 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
     deferred task (or the reconciler) sends it later.
     """
     while True:
-        status = (
-            CallAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
-        )
+        status = CallAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
         if status != Status.PENDING:
             # Checked before the breaker so a duplicate task never uses up the probe.
             return _not_dispatched(attempt_id)
@@ -525,9 +523,9 @@ def call_attempt_reconcile(
         | Q(next_try_at__lte=pending_cutoff)
     )
     requeued: list[int] = []
-    for pk in CallAttempt.objects.filter(lost_task).order_by("pk").values_list("pk", flat=True)[
-        :limit
-    ]:
+    for pk in (
+        CallAttempt.objects.filter(lost_task).order_by("pk").values_list("pk", flat=True)[:limit]
+    ):
         if CallAttempt.objects.filter(lost_task, pk=pk).update(next_try_at=now):
             call_attempt_enqueue(attempt_id=pk)
             requeued.append(pk)
@@ -540,9 +538,9 @@ def call_attempt_reconcile(
     dispatching_cutoff = now - timedelta(seconds=dispatching_after)
     lost_worker = Q(status=Status.DISPATCHING, dispatched_at__lte=dispatching_cutoff)
     marked: list[int] = []
-    for pk in CallAttempt.objects.filter(lost_worker).order_by("pk").values_list("pk", flat=True)[
-        :limit
-    ]:
+    for pk in (
+        CallAttempt.objects.filter(lost_worker).order_by("pk").values_list("pk", flat=True)[:limit]
+    ):
         with transaction.atomic():
             updated = CallAttempt.objects.filter(lost_worker, pk=pk).update(
                 status=Status.UNKNOWN,
@@ -914,7 +912,6 @@ def contact_call(
         requested_by=requested_by,
         idempotency_key=idempotency_key,
     )
-
 
 
 # --------------------------------------------------------------------------- agents, queues

@@ -253,9 +253,7 @@ def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
     assert len(sandbox.requests()) == 2
 
 
-def test_retry_of_an_unknown_attempt_needs_confirmation(
-    sandbox: SandboxServer, demo_data
-) -> None:
+def test_retry_of_an_unknown_attempt_needs_confirmation(sandbox: SandboxServer, demo_data) -> None:
     sandbox.add_fault("drop")
     unknown = create()
     with pytest.raises(UnconfirmedRetryError, match="may already have been called"):
