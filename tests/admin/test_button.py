@@ -265,7 +265,7 @@ def test_phone_field_names_which_number_of_the_contact_to_check(
 
 
 def test_token_of_a_contact_button_does_not_carry_the_number(caller, contacts) -> None:
-    from clicktoagent.button import SALT
+    from clicktoagent.button.tokens import SALT
 
     token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
     payload = json.dumps(signing.loads(token, salt=SALT))

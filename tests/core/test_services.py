@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clicktoagent import services
+from clicktoagent.dispatch import services as dispatch_services
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.exceptions import (
     IdempotencyConflictError,
@@ -360,7 +360,7 @@ def test_trickling_answer_ends_unknown_at_the_total_deadline(
 
 def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconcile: bool) -> None:
     """The worker freezes between its claim and the request: its claim ages ``seconds``."""
-    real_get_client = services.get_client
+    real_get_client = dispatch_services.get_client
 
     def stalled_get_client() -> Any:
         CallAttempt.objects.filter(pk=attempt.pk).update(
@@ -370,7 +370,7 @@ def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconc
             call_attempt_reconcile()
         return real_get_client()
 
-    monkeypatch.setattr(services, "get_client", stalled_get_client)
+    monkeypatch.setattr(dispatch_services, "get_client", stalled_get_client)
 
 
 # The sandbox fixture's connect (1 s) + read (2 s) timeouts, and the default margin (30 s).

@@ -34,7 +34,7 @@ from clicktoagent.webhooks.outbound import (
     address_is_public,
     callback_post,
 )
-from clicktoagent.webhooks.services import webhook_callbacks_reconcile
+from clicktoagent.webhooks.tasks import webhook_callbacks_reconcile
 from tests.webhooks.conftest import (
     BASE,
     CallbackServer,
