@@ -10,7 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import app_settings
-from .outbound import allowed_host_entry_problem
+from .callback_policy import allowed_host_entry_problem
 
 ProviderCheck = Callable[[], list[CheckMessage]]
 

@@ -30,8 +30,8 @@ from standardwebhooks.webhooks import (
 from ..conf import app_settings, register_settings
 from ..models import WebhookEvent, WebhookProvider
 from .base import WebhookView
+from .callback_policy import CallbackURLError, callback_url_check
 from .checks import provider_check, unset_warning
-from .outbound import CallbackURLError, callback_url_check
 from .parsing import (
     Delivery,
     UnusableDeliveryError,

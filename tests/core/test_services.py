@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clicktoagent.dispatch import services as dispatch_services
 from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.dispatch import services as dispatch_services
 from clicktoagent.exceptions import (
     IdempotencyConflictError,
     InvalidTransitionError,

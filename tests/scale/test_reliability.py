@@ -23,8 +23,8 @@ from django.test import Client
 from django.utils import timezone
 
 from clicktoagent import taskcompat
-from clicktoagent.dispatch import breaker, rate_limit
 from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.dispatch import breaker, rate_limit
 from clicktoagent.logging import JsonFormatter
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import call_attempt_create, call_attempt_reconcile
