@@ -16,7 +16,7 @@ from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
 
-from .conftest import _user
+from tests.admin.conftest import _user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
