@@ -120,18 +120,16 @@ def _queue_and_agent(
 ) -> tuple[Queue | None, Agent | None]:
     queue = Queue.objects.filter(queue_id=str(queue_id)).first() if queue_id else None
     agent = Agent.objects.filter(agent_id=str(agent_id)).first() if agent_id else None
-    if not queue_id:
-        errors["queue_id"] = ["A queue_id is required."]
-    elif queue is None:
-        errors["queue_id"] = [f"Unknown queue_id {queue_id!r}."]
-    elif not queue.is_active:
-        errors["queue_id"] = [f"Queue {queue_id!r} is inactive."]
-    if not agent_id:
-        errors["agent_id"] = ["An agent_id is required."]
-    elif agent is None:
-        errors["agent_id"] = [f"Unknown agent_id {agent_id!r}."]
-    elif not agent.is_active:
-        errors["agent_id"] = [f"Agent {agent_id!r} is inactive."]
+    for field, value, found, kind, missing in (
+        ("queue_id", queue_id, queue, "Queue", "A queue_id is required."),
+        ("agent_id", agent_id, agent, "Agent", "An agent_id is required."),
+    ):
+        if not value:
+            errors[field] = [missing]
+        elif found is None:
+            errors[field] = [f"Unknown {field} {value!r}."]
+        elif not found.is_active:
+            errors[field] = [f"{kind} {value!r} is inactive."]
     if (
         queue is not None
         and agent is not None

@@ -33,22 +33,18 @@ def call_attempt_list(
 ) -> QuerySet[CallAttempt]:
     """Attempts, newest first, with queue, agent and requester loaded in the same query."""
     qs = CallAttempt.objects.select_related("queue", "agent", "requested_by", "retry_of")
-    if status:
-        qs = qs.filter(status=status)
-    if agent_id:
-        qs = qs.filter(agent__agent_id=agent_id)
-    if queue_id:
-        qs = qs.filter(queue__queue_id=queue_id)
-    if phone_to_call:
-        qs = qs.filter(phone_to_call=phone_to_call)
-    if contact_ref:
-        qs = qs.filter(contact_ref=contact_ref)
-    if source:
-        qs = qs.filter(source=source)
-    if created_after:
-        qs = qs.filter(created_at__gte=created_after)
-    if created_before:
-        qs = qs.filter(created_at__lt=created_before)
+    lookups = {
+        "status": status,
+        "agent__agent_id": agent_id,
+        "queue__queue_id": queue_id,
+        "phone_to_call": phone_to_call,
+        "contact_ref": contact_ref,
+        "source": source,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
+    # A filter left empty (None or "") does not filter.
+    qs = qs.filter(**{lookup: value for lookup, value in lookups.items() if value})
     return qs.order_by("-created_at", "-id")
 
 
