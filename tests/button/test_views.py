@@ -14,9 +14,8 @@ from django.test import Client, RequestFactory
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
-from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
-
 from tests.admin.conftest import _user
+from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
