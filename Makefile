@@ -27,11 +27,13 @@ $(STAMP): pyproject.toml
 run: venv
 	bash scripts/run_demo.sh
 
-## Lint, type-check and run the whole test suite.
+## Lint (ruff, formatting, the import layers), type-check and run the whole test suite.
 test: lint typecheck pytest
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy clicktoagent config

@@ -3,7 +3,7 @@
     .venv/bin/nox              every leg, one after the other (`make test-all`)
     .venv/bin/nox -s dj61      one leg; `-l` lists them; arguments after `--` go to pytest
 
-dj52  Python 3.11 + Django 5.2 on PostgreSQL: ruff, mypy and the whole suite
+dj52  Python 3.11 + Django 5.2 on PostgreSQL: ruff, import-linter, mypy and the whole suite
 dj60  Python 3.12 + Django 6.0 on SQLite: the suite without PostgreSQL-only tests
 dj61  Python 3.13 + Django 6.1 on PostgreSQL: the whole suite, scale and e2e included
 
@@ -50,10 +50,12 @@ def postgres(session: nox.Session) -> dict[str, str | None]:
 
 @nox.session(python=interpreter("3.11"))
 def dj52(session: nox.Session) -> None:
-    """Python 3.11 + Django 5.2 LTS, PostgreSQL: lint, type-check, the whole suite."""
+    """Python 3.11 + Django 5.2 LTS, PostgreSQL: lint, import layers, type-check, the suite."""
     database = postgres(session)
     install(session, "5.2")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
     session.run("mypy", "clicktoagent", "config")
     session.run("python", "-m", "pytest", "-q", *session.posargs, env=database)
 

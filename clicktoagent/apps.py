@@ -14,7 +14,9 @@ class ClickToAgentConfig(AppConfig):
     def ready(self) -> None:
         from . import checks, conf  # noqa: F401  (registers checks and the settings reloader)
         from .dialogtech.redact import install_log_redaction
-        from .webhooks import checks as webhook_checks  # noqa: F401
-        from .webhooks import receivers  # noqa: F401  (results back to webhook senders)
+        from .webhooks import (
+            providers,  # noqa: F401  (their settings, parsers and checks)
+            receivers,  # noqa: F401  (results back to webhook senders)
+        )
 
         install_log_redaction()

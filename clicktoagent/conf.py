@@ -70,9 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_DISPATCHING_MARGIN": 30.0,
     # Health check: unhealthy when the oldest pending attempt is older than this (seconds).
     "HEALTH_MAX_PENDING_AGE": 300.0,
-    # CRM webhooks (docs/webhooks.md). Secrets come from the environment; an endpoint
-    # whose secret is empty refuses every delivery.
-    "WEBHOOK_SECRET": "",  # Standard Webhooks "whsec_..." secret of the generic endpoint
+    # CRM webhooks (docs/webhooks.md). Each provider's own keys (its secret, its field
+    # names) are declared in its module, clicktoagent/webhooks/<provider>.py.
     "WEBHOOK_MAX_BODY_BYTES": 1048576,
     # Generic endpoint's callback_url: hosts it may name ("crm.example.com" exactly, or
     # ".example.com" with its subdomains); empty turns callbacks off.
@@ -84,21 +83,6 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_CALLBACK_MAX_TRIES": 5,
     "WEBHOOK_CALLBACK_BACKOFF": 2.0,
     "WEBHOOK_CALLBACK_BACKOFF_MAX": 300.0,
-    "HUBSPOT_CLIENT_SECRET": "",
-    "HUBSPOT_ALLOW_LEGACY_SIGNATURES": False,
-    "HUBSPOT_PHONE_PROPERTY": "phone",
-    "HUBSPOT_OWNER_PROPERTY": "hubspot_owner_id",
-    "HUBSPOT_OBJECT_ID_PROPERTY": "hs_object_id",
-    "HUBSPOT_DEDUPE_WINDOW": 600,
-    # Organization ids allowed to post (15 characters, or 18 with the checksum suffix).
-    "SALESFORCE_ORGANIZATION_IDS": (),
-    # The shared secret in the endpoint URL (?token=...): a string, or a list to rotate.
-    "SALESFORCE_WEBHOOK_TOKEN": "",
-    "SALESFORCE_PHONE_FIELD": "Phone",
-    "SALESFORCE_OWNER_FIELD": "OwnerId",
-    "PIPEDRIVE_WEBHOOK_USER": "",
-    "PIPEDRIVE_WEBHOOK_PASSWORD": "",
-    "PIPEDRIVE_DIAL_ACTIONS": ("create",),
     # Seconds a call button's signed token stays valid after its page was rendered.
     "BUTTON_TOKEN_MAX_AGE": 3600,
     # Deepest nesting of arrays and objects accepted in any JSON body (API, call button,
@@ -116,16 +100,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Keys that hold secrets: never shown, logged or stored.
-SECRET_KEYS = frozenset(
-    {
-        "ACCESS_KEY",
-        "SECRET_ACCESS_KEY",
-        "WEBHOOK_SECRET",
-        "HUBSPOT_CLIENT_SECRET",
-        "SALESFORCE_WEBHOOK_TOKEN",
-        "PIPEDRIVE_WEBHOOK_PASSWORD",
-    }
-)
+SECRET_KEYS: set[str] = {"ACCESS_KEY", "SECRET_ACCESS_KEY"}
 
 
 class AppSettings:
@@ -161,6 +136,18 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+
+
+def register_settings(defaults: dict[str, Any], *, secrets: frozenset[str] = frozenset()) -> None:
+    """Add a feature's own keys, with their defaults (and which hold secrets), to
+    ``CLICKTOAGENT``. A webhook provider's module calls it when it is imported, which
+    the app does when it starts (``AppConfig.ready``)."""
+    clash = sorted(set(defaults) & set(DEFAULTS))
+    if clash:
+        raise ImproperlyConfigured(f"CLICKTOAGENT key(s) declared twice: {', '.join(clash)}.")
+    DEFAULTS.update(defaults)
+    SECRET_KEYS.update(secrets)
+    app_settings.reload()
 
 
 def dialogtech_total_timeout() -> float:

@@ -65,8 +65,7 @@ def parse_json(
     depth = json_depth(text)
     if depth > max_depth:
         raise UnsafeJSONError(
-            f"arrays and objects are nested {depth} levels deep; at most {max_depth} "
-            "are accepted"
+            f"arrays and objects are nested {depth} levels deep; at most {max_depth} are accepted"
         )
     try:
         return json.loads(text, parse_constant=parse_constant)

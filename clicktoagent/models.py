@@ -80,7 +80,8 @@ class CallAttempt(models.Model):
         WEBHOOK = "webhook", "Webhook"
         COMMAND = "command", "Command"
 
-    FINISHED_STATUSES = (Status.PLACED, Status.FAILED, Status.UNKNOWN, Status.CANCELLED)
+    # Not finished yet: queued, or being sent.
+    IN_PROGRESS = (Status.PENDING, Status.DISPATCHING)
 
     class Record(models.IntegerChoices):
         OFF = 0, "Do not record"
@@ -174,10 +175,6 @@ class CallAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Call attempt {self.pk} to {self.phone_to_call} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED_STATUSES
 
 
 class WebhookProvider(models.TextChoices):

@@ -2,13 +2,13 @@
 
 from django.urls import include, path
 
-from . import views
+from .button import views as button
 
 app_name = "clicktoagent"
 
 urlpatterns = [
     path("api/", include("clicktoagent.api.urls")),
     path("webhooks/", include("clicktoagent.webhooks.urls")),
-    path("health/", include("clicktoagent.health")),
-    path("call/", views.call_button, name="call"),
+    path("health/", include("clicktoagent.dispatch.health")),
+    path("call/", button.call_button, name="call"),
 ]

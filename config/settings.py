@@ -127,7 +127,7 @@ elif TASKS_BACKEND == "rq":
     # Workers must run jobs with django-tasks-rq's job class (it calls the Task).
     RQ = {
         "JOB_CLASS": taskcompat.RQ_JOB_CLASS,
-        "WORKER_CLASS": "clicktoagent.workers.Worker",
+        "WORKER_CLASS": "clicktoagent.dispatch.workers.Worker",
     }
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be 'immediate' or 'rq', got {TASKS_BACKEND!r}.")

@@ -92,7 +92,7 @@ def demo_data(db: None) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _circuit_breaker_closed() -> Iterator[None]:
     """Each test starts with the circuit breaker closed (its state is in the cache)."""
-    from clicktoagent.reliability import circuit_reset
+    from clicktoagent.dispatch.breaker import circuit_reset
 
     circuit_reset()
     yield

@@ -1,7 +1,20 @@
-"""Django admin for the app, and the mixin for a host project's contact admin."""
+"""Django admin for the app, and the mixin for a host project's contact admin.
 
-from .mixin import ClickToAgentAdminMixin
-from .models_admin import AgentAdmin, CallAttemptAdmin, QueueAdmin
-from .webhooks import *  # noqa: F403  (registers the webhook admin)
+``directory.py``: queues and agents; ``call_attempts.py``: attempts, retry, cancel and the
+dashboard; ``webhooks.py``: received deliveries and CRM user mappings; ``contacts.py``:
+``ClickToAgentAdminMixin``, click-to-call on a host's own contact admin.
+"""
 
-__all__ = ["AgentAdmin", "CallAttemptAdmin", "ClickToAgentAdminMixin", "QueueAdmin"]
+from .call_attempts import CallAttemptAdmin
+from .contacts import ClickToAgentAdminMixin
+from .directory import AgentAdmin, QueueAdmin
+from .webhooks import CrmUserMappingAdmin, WebhookEventAdmin
+
+__all__ = [
+    "AgentAdmin",
+    "CallAttemptAdmin",
+    "ClickToAgentAdminMixin",
+    "CrmUserMappingAdmin",
+    "QueueAdmin",
+    "WebhookEventAdmin",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..calls.selectors import AgentSuccessRate, DailyAttemptCounts
 from ..models import CallAttempt
-from ..selectors import AgentSuccessRate, DailyAttemptCounts
 
 Status = CallAttempt.Status
 

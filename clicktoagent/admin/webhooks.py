@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 
 from ..exceptions import ClickToAgentError
 from ..models import PLACE_CALL_PERMISSION, CrmUserMapping, WebhookEvent
+from ..webhooks.services import webhook_event_process_again
 
 __all__ = ["CrmUserMappingAdmin", "WebhookEventAdmin"]
 
@@ -94,8 +95,6 @@ class WebhookEventAdmin(admin.ModelAdmin[WebhookEvent]):
 
     @admin.action(description="Process again", permissions=["place_call"])
     def process_again(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        from ..webhooks.services import webhook_event_process_again
-
         for event in queryset.order_by("received_at", "id"):
             try:
                 outcome = webhook_event_process_again(event=event)

@@ -25,7 +25,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from .. import selectors, services
+from .. import directory
+from ..calls import selectors
+from ..calls.services import (
+    call_attempt_cancel,
+    call_attempt_get_or_create,
+    call_attempt_retry_get_or_create,
+)
 from ..exceptions import IdempotencyConflictError
 from ..models import Agent, CallAttempt, Queue
 from . import schema
@@ -49,7 +55,6 @@ from .serializers import (
 from .throttling import CallAttemptCreateThrottle, call_rate, throttled_message
 
 Source = CallAttempt.Source
-UNFINISHED = (CallAttempt.Status.PENDING, CallAttempt.Status.DISPATCHING)
 
 
 class Pagination(CursorPagination):
@@ -123,7 +128,7 @@ def _attempt_response(attempt: CallAttempt, *, created: bool) -> Response:
     code: int
     if not created:
         code = status.HTTP_200_OK
-    elif attempt.status in UNFINISHED:
+    elif attempt.status in CallAttempt.IN_PROGRESS:
         code = status.HTTP_202_ACCEPTED
     else:
         code = status.HTTP_201_CREATED
@@ -256,7 +261,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         data = CallAttemptCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            attempt, created = services.call_attempt_get_or_create(
+            attempt, created = call_attempt_get_or_create(
                 **data.validated_data,
                 source=Source.API,
                 requested_by=_requester(request),
@@ -308,7 +313,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         attempt = self.get_actionable_object()
         data = CallAttemptRetrySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        retry, created = services.call_attempt_retry_get_or_create(
+        retry, created = call_attempt_retry_get_or_create(
             attempt=attempt,
             source=Source.API,
             requested_by=_requester(request),
@@ -331,7 +336,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        attempt = services.call_attempt_cancel(attempt=self.get_actionable_object())
+        attempt = call_attempt_cancel(attempt=self.get_actionable_object())
         return Response(CallAttemptSerializer(self.get_queryset().get(pk=attempt.pk)).data)
 
 
@@ -415,13 +420,13 @@ class AgentViewSet(ManagedViewSet):
     lookup_field = "agent_id"
 
     def get_queryset(self) -> QuerySet[Agent]:
-        return selectors.agent_list()
+        return directory.agent_list()
 
     def create(self, request: Request) -> Response:
-        return self._created(services.agent_create(**self._input(request, partial=False)))
+        return self._created(directory.agent_create(**self._input(request, partial=False)))
 
     def _update(self, request: Request, *, partial: bool) -> Response:
-        agent = services.agent_update(
+        agent = directory.agent_update(
             agent=self.get_object(), data=self._input(request, partial=partial)
         )
         return Response(self._represent(agent))
@@ -437,13 +442,13 @@ class QueueViewSet(ManagedViewSet):
     lookup_field = "queue_id"
 
     def get_queryset(self) -> QuerySet[Queue]:
-        return selectors.queue_list()
+        return directory.queue_list()
 
     def create(self, request: Request) -> Response:
-        return self._created(services.queue_create(**self._input(request, partial=False)))
+        return self._created(directory.queue_create(**self._input(request, partial=False)))
 
     def _update(self, request: Request, *, partial: bool) -> Response:
-        queue = services.queue_update(
+        queue = directory.queue_update(
             queue=self.get_object(), data=self._input(request, partial=partial)
         )
         return Response(self._represent(queue))

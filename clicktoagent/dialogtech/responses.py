@@ -43,8 +43,7 @@ def parse_click_to_agent(body: bytes, *, max_bytes: int) -> ClickToAgentResponse
     sid = (root.findtext("sid") or "").strip()
     if len(sid) > MAX_FIELD_LENGTH or len(result) > MAX_FIELD_LENGTH:
         raise ResponseError(
-            f"DialogTech's answer has a <sid> or <result> longer than {MAX_FIELD_LENGTH} "
-            "characters"
+            f"DialogTech's answer has a <sid> or <result> longer than {MAX_FIELD_LENGTH} characters"
         )
     response = ClickToAgentResponse(
         result=result,

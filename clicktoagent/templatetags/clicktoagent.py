@@ -24,7 +24,7 @@ from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 
-from ..button import button_token
+from ..button.tokens import button_token
 from ..models import PLACE_CALL_PERMISSION
 
 register = template.Library()

@@ -1,27 +1,20 @@
-"""The plumbing every webhook endpoint shares; each provider adds only what differs.
+"""The view every webhook endpoint shares; each provider adds only what differs.
 
-A provider module defines two things:
-
-- a :class:`WebhookParser` subclass (registered with :func:`register_parser`) that turns
-  a *stored* delivery into the calls to place, so a delivery can be processed again
-  later from its stored body alone;
-- a :class:`WebhookView` subclass that authenticates the request and splits its raw
-  body into deliveries (usually one).
+A provider module defines a :class:`WebhookView` subclass that authenticates the request
+and splits its raw body into deliveries (usually one), and names the request headers
+worth keeping with a stored delivery (``safe_headers``). Parsing a stored delivery into
+calls is the provider's parser (``parsing.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
-from importlib import import_module
 from typing import Any, ClassVar
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.decorators import method_decorator
@@ -29,145 +22,26 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from ..conf import app_settings
-from ..exceptions import ClickToAgentError
-from ..jsonsafe import UnsafeJSONError, parse_json
 from ..models import WebhookEvent
 from ..throttles import Decision, Rate, throttle_hit, throttle_peek
+from .parsing import (
+    Delivery,
+    MalformedWebhookError,
+    WebhookAuthenticationError,
+    WebhookNotConfiguredError,
+    body_hash,
+    decode_body,
+)
+from .services import webhook_delivery_receive
 
 logger = logging.getLogger("clicktoagent.webhooks")
 
-# Headers kept with a stored delivery: nothing that authenticates (Authorization,
-# signatures, cookies), only what helps to understand where a delivery came from.
-SAFE_HEADERS = (
-    "Content-Type",
-    "Content-Length",
-    "User-Agent",
-    "X-Forwarded-For",
-    "Webhook-Id",
-    "Webhook-Timestamp",
-    "X-HubSpot-Request-Timestamp",
-    "X-HubSpot-Signature-Version",
-    "SOAPAction",
-)
+# Headers kept with every stored delivery, besides a provider's own ``safe_headers``:
+# nothing that authenticates (Authorization, signatures, cookies), only what helps to
+# understand where a delivery came from.
+COMMON_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For")
 # Query parameters of the webhook URL used as defaults for every call of a delivery.
 DEFAULT_PARAMS = ("queue_id", "agent_id")
-MAX_DELIVERY_ID_LENGTH = 200
-
-
-class WebhookAuthenticationError(ClickToAgentError, SuspiciousOperation):
-    """The request did not prove it came from the configured sender."""
-
-
-class WebhookNotConfiguredError(WebhookAuthenticationError):
-    """The endpoint has no secret (or allow-list) configured, so it trusts no one."""
-
-
-class MalformedWebhookError(ClickToAgentError):
-    """The request cannot be read at all, before anything could be stored."""
-
-
-class UnusableDeliveryError(ClickToAgentError):
-    """An authenticated delivery that cannot become a call (no phone, unknown agent...)."""
-
-
-class IgnoredDeliveryError(ClickToAgentError):
-    """An authenticated delivery that is not meant to place a call (e.g. an update)."""
-
-
-@dataclass(frozen=True)
-class WebhookCall:
-    """One call a delivery asks for, in the CRM-neutral form the services act on."""
-
-    phone_to_call: str
-    contact_ref: str = ""
-    owner_id: str = ""  # the CRM user who owns the record, resolved through CrmUserMapping
-    queue_id: str = ""
-    agent_id: str = ""
-    first_callerid: str = ""
-    second_callerid: str = ""
-    record: int | None = None
-    warning: int | None = None
-    callback_url: str = ""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One unit a request carries, stored as one WebhookEvent."""
-
-    delivery_id: str
-    body: str
-
-
-class WebhookParser:
-    """Turns a stored delivery of one provider into calls."""
-
-    provider: ClassVar[str]
-
-    def dedupe_window(self) -> float | None:
-        """Seconds within which the same delivery id counts as a duplicate.
-
-        ``None`` (the default): a delivery id is unique for ever. Providers that send no
-        delivery id and are deduplicated on a hash of the body use a window, so the same
-        contact can be called again by a later, identical delivery.
-        """
-        return None
-
-    def calls(self, *, event: WebhookEvent) -> list[WebhookCall]:
-        """The calls ``event`` asks for; raise Unusable/IgnoredDeliveryError otherwise."""
-        raise NotImplementedError
-
-
-_PARSERS: dict[str, WebhookParser] = {}
-
-
-def register_parser(cls: type[WebhookParser]) -> type[WebhookParser]:
-    _PARSERS[cls.provider] = cls()
-    return cls
-
-
-def get_parser(provider: str) -> WebhookParser:
-    """The parser of ``provider``; its module is ``clicktoagent.webhooks.<provider>``."""
-    if provider not in _PARSERS:
-        import_module(f"{__package__}.{provider}")
-    return _PARSERS[provider]
-
-
-def body_hash(body: bytes) -> str:
-    return f"sha256:{hashlib.sha256(body).hexdigest()}"
-
-
-def clean_delivery_id(value: object, *, body: bytes) -> str:
-    """A usable delivery id: the sender's own, or a hash when missing or too long."""
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        return body_hash(body)
-    if len(text) > MAX_DELIVERY_ID_LENGTH:
-        return body_hash(text.encode())
-    return text
-
-
-def decode_body(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")
-
-
-def load_json(text: str) -> Any:
-    """A JSON body within ``WEBHOOK_MAX_BODY_BYTES`` and ``JSON_MAX_DEPTH``, else the
-    delivery is unusable (stored ``rejected`` with the reason, never a 500)."""
-    try:
-        return parse_json(
-            text,
-            max_depth=int(app_settings.JSON_MAX_DEPTH),
-            max_bytes=int(app_settings.WEBHOOK_MAX_BODY_BYTES),
-        )
-    except UnsafeJSONError as err:
-        raise UnusableDeliveryError(f"The body cannot be read: {err}.") from None
-
-
-def as_text(value: object) -> str:
-    """A scalar from a JSON payload as text ('' for None, objects and lists)."""
-    if value is None or isinstance(value, dict | list | bool):
-        return ""
-    return str(value).strip()
 
 
 # Refused requests per provider, counted in the log line of each refusal.
@@ -210,6 +84,8 @@ class WebhookView(View):
     """
 
     provider: ClassVar[str]
+    # The provider's own headers worth keeping with a stored delivery (never a credential).
+    safe_headers: ClassVar[tuple[str, ...]] = ()
     http_method_names = ["post", "head"]
 
     # -- hooks for providers -------------------------------------------------------
@@ -264,8 +140,6 @@ class WebhookView(View):
         return HttpResponse(status=200)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        from .services import webhook_delivery_receive
-
         # An address with too many failed authentications is refused before its
         # credential is even looked at, until its window ends.
         address = client_address(request)
@@ -302,7 +176,8 @@ class WebhookView(View):
             deliveries = self.deliveries(request, body)
         except MalformedWebhookError as err:
             return self.malformed(err)
-        headers = {name: request.headers[name] for name in SAFE_HEADERS if name in request.headers}
+        kept = COMMON_HEADERS + self.safe_headers
+        headers = {name: request.headers[name] for name in kept if name in request.headers}
         query = {name: request.GET[name] for name in DEFAULT_PARAMS if request.GET.get(name)}
         try:
             outcomes = [

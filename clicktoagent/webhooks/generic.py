@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from django.core.checks import CheckMessage, Error
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 from standardwebhooks.webhooks import (
@@ -26,22 +27,29 @@ from standardwebhooks.webhooks import (
     WebhookVerificationError,
 )
 
-from ..conf import app_settings
+from ..conf import app_settings, register_settings
 from ..models import WebhookEvent, WebhookProvider
-from .base import (
+from .base import WebhookView
+from .callback_policy import CallbackURLError, callback_url_check
+from .checks import provider_check, unset_warning
+from .parsing import (
     Delivery,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
-    WebhookView,
     as_text,
     clean_delivery_id,
     decode_body,
     load_json,
     register_parser,
 )
-from .outbound import CallbackURLError, callback_url_check
+
+register_settings(
+    # Standard Webhooks "whsec_..." secret of the endpoint; also signs its callbacks.
+    {"WEBHOOK_SECRET": ""},
+    secrets=frozenset({"WEBHOOK_SECRET"}),
+)
 
 FIELDS = (
     "phone_to_call",
@@ -122,6 +130,7 @@ def _optional_int(data: dict[str, Any], name: str) -> int | None:
 
 class GenericWebhookView(WebhookView):
     provider = WebhookProvider.GENERIC
+    safe_headers = ("Webhook-Id", "Webhook-Timestamp")
 
     def is_configured(self) -> bool:
         return standard_webhook() is not None
@@ -149,3 +158,25 @@ class GenericWebhookView(WebhookView):
     def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
         delivery_id = clean_delivery_id(request.headers.get("webhook-id"), body=body)
         return [Delivery(delivery_id=delivery_id, body=decode_body(body))]
+
+
+@provider_check
+def check_generic_settings() -> list[CheckMessage]:
+    if not app_settings.WEBHOOK_SECRET:
+        return [
+            unset_warning(
+                "generic (Standard Webhooks)",
+                "CLICKTOAGENT['WEBHOOK_SECRET']",
+                hint="Set CLICKTOAGENT_WEBHOOK_SECRET to a whsec_... secret.",
+                id="clicktoagent.W101",
+            )
+        ]
+    if standard_webhook() is None:
+        return [
+            Error(
+                "CLICKTOAGENT['WEBHOOK_SECRET'] is not a Standard Webhooks secret "
+                "(whsec_ followed by base64).",
+                id="clicktoagent.E101",
+            )
+        ]
+    return []

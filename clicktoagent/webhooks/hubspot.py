@@ -19,23 +19,40 @@ import hmac
 import time
 from typing import Any
 
+from django.core.checks import CheckMessage
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
+from ..conf import app_settings, register_settings
 from ..models import WebhookEvent, WebhookProvider
-from .base import (
+from .base import WebhookView
+from .checks import provider_check, unset_warning
+from .parsing import (
     Delivery,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
-    WebhookView,
     as_text,
     body_hash,
     decode_body,
     load_json,
     register_parser,
+)
+
+register_settings(
+    {
+        "HUBSPOT_CLIENT_SECRET": "",  # the HubSpot app's client secret
+        # Also accept the replayable v1/v2 signatures (no timestamp).
+        "HUBSPOT_ALLOW_LEGACY_SIGNATURES": False,
+        # Properties holding the number, the owner and the record id.
+        "HUBSPOT_PHONE_PROPERTY": "phone",
+        "HUBSPOT_OWNER_PROPERTY": "hubspot_owner_id",
+        "HUBSPOT_OBJECT_ID_PROPERTY": "hs_object_id",
+        # Seconds within which an identical body is a duplicate.
+        "HUBSPOT_DEDUPE_WINDOW": 600,
+    },
+    secrets=frozenset({"HUBSPOT_CLIENT_SECRET"}),
 )
 
 MAX_TIMESTAMP_SKEW_MS = 5 * 60 * 1000
@@ -135,6 +152,7 @@ def _property(data: dict[str, Any], name: str) -> str:
 
 class HubSpotWebhookView(WebhookView):
     provider = WebhookProvider.HUBSPOT
+    safe_headers = ("X-HubSpot-Request-Timestamp", "X-HubSpot-Signature-Version")
 
     def is_configured(self) -> bool:
         return bool(app_settings.HUBSPOT_CLIENT_SECRET)
@@ -185,3 +203,17 @@ class HubSpotWebhookView(WebhookView):
 
     def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
         return [Delivery(delivery_id=body_hash(body), body=decode_body(body))]
+
+
+@provider_check
+def check_hubspot_settings() -> list[CheckMessage]:
+    if app_settings.HUBSPOT_CLIENT_SECRET:
+        return []
+    return [
+        unset_warning(
+            "HubSpot",
+            "CLICKTOAGENT['HUBSPOT_CLIENT_SECRET']",
+            hint="Set HUBSPOT_CLIENT_SECRET to the HubSpot app's client secret.",
+            id="clicktoagent.W102",
+        )
+    ]

@@ -15,24 +15,37 @@ import binascii
 import hmac
 from typing import Any
 
+from django.core.checks import CheckMessage
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
+from ..conf import app_settings, register_settings
 from ..models import WebhookEvent, WebhookProvider
-from .base import (
+from .base import WebhookView
+from .checks import provider_check, unset_warning
+from .parsing import (
     Delivery,
     IgnoredDeliveryError,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
-    WebhookView,
     as_text,
     clean_delivery_id,
     decode_body,
     load_json,
     register_parser,
+)
+
+register_settings(
+    {
+        # The basic auth credentials set on the Pipedrive webhook.
+        "PIPEDRIVE_WEBHOOK_USER": "",
+        "PIPEDRIVE_WEBHOOK_PASSWORD": "",
+        # Actions that place a call (v2 names: create, change, delete, merge).
+        "PIPEDRIVE_DIAL_ACTIONS": ("create",),
+    },
+    secrets=frozenset({"PIPEDRIVE_WEBHOOK_PASSWORD"}),
 )
 
 REALM = "clicktoagent webhooks"
@@ -152,3 +165,17 @@ def delivery_id(body: bytes) -> str:
     if all(p not in (None, "") for p in parts):
         return clean_delivery_id("v1:" + ":".join(str(p) for p in parts), body=body)
     return clean_delivery_id(None, body=body)
+
+
+@provider_check
+def check_pipedrive_settings() -> list[CheckMessage]:
+    if app_settings.PIPEDRIVE_WEBHOOK_USER and app_settings.PIPEDRIVE_WEBHOOK_PASSWORD:
+        return []
+    return [
+        unset_warning(
+            "Pipedrive",
+            "CLICKTOAGENT['PIPEDRIVE_WEBHOOK_USER'] and ['PIPEDRIVE_WEBHOOK_PASSWORD']",
+            hint="Set PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD.",
+            id="clicktoagent.W104",
+        )
+    ]

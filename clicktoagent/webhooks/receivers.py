@@ -15,14 +15,13 @@ from django.dispatch import receiver
 
 from ..models import CallAttempt
 from ..signals import call_attempt_finished
+from .tasks import webhook_callbacks_schedule
 
 logger = logging.getLogger("clicktoagent.webhooks")
 
 
 @receiver(call_attempt_finished, dispatch_uid="clicktoagent.webhooks.callbacks")
 def schedule_webhook_callbacks(sender: Any, attempt: CallAttempt, **kwargs: Any) -> None:
-    from .services import webhook_callbacks_schedule
-
     if attempt.source != CallAttempt.Source.WEBHOOK:
         return
     try:

@@ -19,25 +19,41 @@ from __future__ import annotations
 
 import hmac
 import re
+from typing import Any
 from xml.sax.saxutils import escape
 
+from django.core.checks import CheckMessage, Error, Warning
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.debug import sensitive_variables
 from lxml import etree
 
-from ..conf import app_settings
+from ..conf import app_settings, register_settings
 from ..models import WebhookEvent, WebhookProvider
 from ..xmlsafe import UnsafeXMLError, parse_xml
-from .base import (
+from .base import WebhookView
+from .checks import provider_check, unset_warning
+from .parsing import (
     Delivery,
     MalformedWebhookError,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
-    WebhookView,
     clean_delivery_id,
     register_parser,
+)
+
+register_settings(
+    {
+        # Organization ids allowed to post (15 characters, or 18 with the checksum suffix).
+        "SALESFORCE_ORGANIZATION_IDS": (),
+        # The shared secret in the endpoint URL (?token=...): a string, or a list to rotate.
+        "SALESFORCE_WEBHOOK_TOKEN": "",
+        # sObject fields with the number and the owner.
+        "SALESFORCE_PHONE_FIELD": "Phone",
+        "SALESFORCE_OWNER_FIELD": "OwnerId",
+    },
+    secrets=frozenset({"SALESFORCE_WEBHOOK_TOKEN"}),
 )
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -176,6 +192,7 @@ class SalesforceParser(WebhookParser):
 
 class SalesforceWebhookView(WebhookView):
     provider = WebhookProvider.SALESFORCE
+    safe_headers = ("SOAPAction",)
 
     def is_configured(self) -> bool:
         return bool(webhook_tokens() and allowed_organizations())
@@ -248,3 +265,86 @@ class SalesforceWebhookView(WebhookView):
         return soap_fault(
             code="Server", message="Temporarily unable to store the message; retry.", status=500
         )
+
+
+@provider_check
+def check_salesforce_settings() -> list[CheckMessage]:
+    orgs = app_settings.SALESFORCE_ORGANIZATION_IDS
+    messages: list[CheckMessage] = []
+    if isinstance(orgs, str):
+        messages.append(
+            Error(
+                "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS'] must be a list of ids.",
+                id="clicktoagent.E102",
+            )
+        )
+    elif not any(str(o).strip() for o in orgs):
+        messages.append(
+            unset_warning(
+                "Salesforce",
+                "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS']",
+                hint="Set SALESFORCE_ORGANIZATION_IDS (comma-separated).",
+                id="clicktoagent.W103",
+            )
+        )
+    else:
+        messages.extend(_check_salesforce_organizations(orgs))
+    messages.extend(_check_salesforce_token(app_settings.SALESFORCE_WEBHOOK_TOKEN))
+    return messages
+
+
+def _check_salesforce_organizations(orgs: Any) -> list[CheckMessage]:
+    invalid = [
+        str(o).strip() for o in orgs if str(o).strip() and not salesforce_id15(str(o).strip())
+    ]
+    if not invalid:
+        return []
+    return [
+        Error(
+            "CLICKTOAGENT['SALESFORCE_ORGANIZATION_IDS'] holds "
+            f"{', '.join(repr(o) for o in invalid)}, not a Salesforce organization id: it "
+            "would never match, and messages from that organization are refused.",
+            hint="Copy the id from Salesforce (Setup > Company Information): 15 characters, "
+            "or 18 with the 3-character checksum Salesforce appends.",
+            id="clicktoagent.E103",
+        )
+    ]
+
+
+# Shorter tokens could be guessed; secrets.token_urlsafe(32) gives 43 characters.
+MIN_TOKEN_LENGTH = 24
+
+
+def _check_salesforce_token(value: Any) -> list[CheckMessage]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
+        return [
+            Error(
+                "CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN'] must be a string or a list of "
+                "strings (several while rotating).",
+                id="clicktoagent.E104",
+            )
+        ]
+    tokens = webhook_tokens()
+    if not tokens:
+        return [
+            unset_warning(
+                "Salesforce",
+                "CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN']",
+                hint='Generate a token (python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"), set SALESFORCE_WEBHOOK_TOKEN to it and '
+                "add ?token=<it> to the endpoint URL of the outbound message.",
+                id="clicktoagent.W105",
+            )
+        ]
+    if any(len(token) < MIN_TOKEN_LENGTH for token in tokens):
+        return [
+            Warning(
+                "A CLICKTOAGENT['SALESFORCE_WEBHOOK_TOKEN'] token is shorter than "
+                f"{MIN_TOKEN_LENGTH} characters and could be guessed.",
+                hint='Generate one with python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))".',
+                id="clicktoagent.W106",
+            )
+        ]
+    return []

@@ -1,31 +1,29 @@
-"""Webhook business rules: store, deduplicate, turn into call attempts, report back."""
+"""Webhook business rules: store, deduplicate, turn deliveries into call attempts.
+
+Reporting the outcome back (callbacks) is ``callbacks.py`` and ``tasks.py``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
+from ..calls.services import call_attempt_get_or_create
+from ..directory import agent_first_queue
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError
-from ..models import CallAttempt, CrmUserMapping, Queue, WebhookEvent, WebhookProvider
-from ..services import call_attempt_get_or_create
-from .base import (
+from ..models import CallAttempt, CrmUserMapping, WebhookEvent, WebhookProvider
+from .parsing import (
     IgnoredDeliveryError,
     UnusableDeliveryError,
     WebhookCall,
     get_parser,
 )
-from .outbound import CallbackResult, callback_post
 
 logger = logging.getLogger("clicktoagent.webhooks")
 
@@ -245,13 +243,7 @@ def _attempt_for_call(*, event: WebhookEvent, call: WebhookCall, index: int) -> 
         provider=event.provider, call=call, defaults=event.query
     )
     attempt, _created = call_attempt_get_or_create(
-        queue_id=queue_id,
-        agent_id=agent_id,
-        phone_to_call=call.phone_to_call,
-        first_callerid=call.first_callerid,
-        second_callerid=call.second_callerid,
-        record=call.record,
-        warning=call.warning,
+        call=call.request(queue_id=queue_id, agent_id=agent_id),
         contact_ref=call.contact_ref,
         source=CallAttempt.Source.WEBHOOK,
         idempotency_key=webhook_idempotency_key(event=event, index=index),
@@ -277,7 +269,7 @@ def webhook_call_route(
     agent = mapping.agent
     if queue_id and agent.queues.filter(queue_id=queue_id, is_active=True).exists():
         return queue_id, agent.agent_id
-    first: Queue | None = agent.queues.filter(is_active=True).order_by("name", "queue_id").first()
+    first = agent_first_queue(agent=agent)
     if first is None:
         raise UnusableDeliveryError(
             f"Agent {agent.agent_id!r} (mapped from {provider} owner {call.owner_id!r}) is "
@@ -298,255 +290,3 @@ def crm_user_mapping_get(*, provider: str, crm_user_id: str) -> CrmUserMapping |
         .filter(provider=provider, crm_user_id__in=ids)
         .first()
     )
-
-
-# -- results back: the signed callback of the generic endpoint ---------------------
-
-
-def webhook_callbacks_schedule(*, attempt: CallAttempt) -> int:
-    """Queue the callback of every event that asked for one about ``attempt``.
-
-    A new outcome is a new message: its tries start again. Due now, so the reconciler
-    sends it should the task be lost.
-    """
-    events = list(WebhookEvent.objects.filter(attempts=attempt).exclude(callback_url="").only("pk"))
-    for event in events:
-        WebhookEvent.objects.filter(pk=event.pk).update(
-            callback_status=CallbackStatus.PENDING,
-            callback_error="",
-            callback_tries=0,
-            callback_next_try_at=timezone.now(),
-        )
-        _callback_enqueue(event_id=event.pk, attempt_id=attempt.pk)
-    return len(events)
-
-
-def _callback_enqueue(*, event_id: int, attempt_id: int, run_after: datetime | None = None) -> None:
-    """Queue one callback try. A failure to queue leaves it ``pending`` for the reconciler."""
-    from .tasks import deliver_webhook_callback
-
-    task = deliver_webhook_callback.using(
-        backend=app_settings.TASK_BACKEND,
-        queue_name=app_settings.TASK_QUEUE_NAME,
-        run_after=run_after,
-    )
-    try:
-        task.enqueue(event_id=event_id, attempt_id=attempt_id)
-    except Exception as err:
-        logger.warning(
-            "could not queue the callback of event %s (%s); it stays pending for the reconciler",
-            event_id,
-            type(err).__name__,
-        )
-
-
-def webhook_callback_payload(*, event: WebhookEvent, attempt: CallAttempt) -> dict[str, Any]:
-    return {
-        "type": "call_attempt.finished",
-        "timestamp": timezone.now().isoformat(),
-        "data": {
-            "webhook_id": event.delivery_id,
-            "event_id": event.pk,
-            "attempt_id": attempt.pk,
-            "status": attempt.status,
-            "sid": attempt.sid,
-            "result": attempt.result,
-            "result_description": attempt.result_description,
-            "error": attempt.error,
-            "phone_to_call": attempt.phone_to_call,
-            "queue_id": attempt.queue.queue_id,
-            "agent_id": attempt.agent.agent_id,
-            "contact_ref": attempt.contact_ref,
-            "finished_at": attempt.finished_at.isoformat() if attempt.finished_at else None,
-        },
-    }
-
-
-@sensitive_variables("secret")
-def webhook_callback_deliver(*, event_id: int, attempt_id: int) -> str:
-    """Try once to POST the outcome of ``attempt_id`` to the event's ``callback_url``,
-    signed the Standard Webhooks way with ``WEBHOOK_SECRET``. Returns the callback status.
-
-    The try is claimed with one conditional UPDATE (pending, due, tries left), which
-    also leases it, so duplicate tasks (a deferred retry and the reconciler's) send it
-    once. It never sleeps: a failed try is scheduled again, as a deferred task when the
-    backend can defer, otherwise left ``pending`` with ``callback_next_try_at`` for
-    ``clicktoagent_reconcile``; with the immediate backend a webhook request therefore
-    waits for at most one try (``WEBHOOK_CALLBACK_TIMEOUT``). Gives up after
-    ``WEBHOOK_CALLBACK_MAX_TRIES`` tries, or at once when the URL is refused.
-    """
-    from standardwebhooks.webhooks import Webhook
-
-    from ..taskcompat import task_backends
-
-    max_tries = int(app_settings.WEBHOOK_CALLBACK_MAX_TRIES)
-    timeout = float(app_settings.WEBHOOK_CALLBACK_TIMEOUT)
-    now = timezone.now()
-    lease_until = now + timedelta(
-        seconds=timeout + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
-    )
-    claimed = (
-        WebhookEvent.objects.filter(
-            Q(callback_next_try_at__isnull=True) | Q(callback_next_try_at__lte=now),
-            pk=event_id,
-            callback_status=CallbackStatus.PENDING,
-            callback_tries__lt=max_tries,
-        )
-        .exclude(callback_url="")
-        .update(callback_tries=F("callback_tries") + 1, callback_next_try_at=lease_until)
-    )
-    event = WebhookEvent.objects.get(pk=event_id)
-    if not claimed:
-        return str(event.callback_status)
-    tries = event.callback_tries
-    secret = str(app_settings.WEBHOOK_SECRET)
-    if not secret:
-        result = CallbackResult(
-            delivered=False,
-            error="WEBHOOK_SECRET is not set, so the callback cannot be signed.",
-            retry=False,
-        )
-    else:
-        attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
-        data = json.dumps(webhook_callback_payload(event=event, attempt=attempt))
-        message_id = f"msg_clicktoagent_{event.pk}_{attempt.pk}"
-        moment = timezone.now()
-        signature = Webhook(secret).sign(msg_id=message_id, timestamp=moment, data=data)
-        try:
-            result = callback_post(
-                url=event.callback_url,
-                data=data.encode(),
-                headers={
-                    "Content-Type": "application/json",
-                    "webhook-id": message_id,
-                    "webhook-timestamp": str(int(moment.timestamp())),
-                    "webhook-signature": signature,
-                },
-                timeout=timeout,
-            )
-        except Exception as err:
-            # A bug of ours must not leave the try leased until the reconciler sees it.
-            logger.exception("unexpected error sending the callback of event %s", event.pk)
-            result = CallbackResult(
-                delivered=False,
-                error=f"Unexpected error while sending the callback ({type(err).__name__}).",
-            )
-    if result.delivered:
-        WebhookEvent.objects.filter(pk=event.pk).update(
-            callback_status=CallbackStatus.DELIVERED,
-            callback_error="",
-            callback_next_try_at=None,
-            callback_delivered_at=timezone.now(),
-        )
-        logger.info("webhook callback of event %s delivered (try %d)", event.pk, tries)
-        return str(CallbackStatus.DELIVERED)
-    if not result.retry or tries >= max_tries:
-        WebhookEvent.objects.filter(pk=event.pk).update(
-            callback_status=CallbackStatus.FAILED,
-            callback_error=result.error,
-            callback_next_try_at=None,
-        )
-        logger.warning(
-            "webhook callback of event %s failed for good after %d tries: %s",
-            event.pk,
-            tries,
-            result.error,
-        )
-        return str(CallbackStatus.FAILED)
-    delay = _callback_backoff(tries)
-    next_try_at = timezone.now() + timedelta(seconds=delay)
-    WebhookEvent.objects.filter(pk=event.pk, callback_status=CallbackStatus.PENDING).update(
-        callback_error=result.error, callback_next_try_at=next_try_at
-    )
-    if task_backends[app_settings.TASK_BACKEND].supports_defer:
-        _callback_enqueue(event_id=event.pk, attempt_id=attempt_id, run_after=next_try_at)
-        retry = f"retrying in {delay:.1f} s"
-    else:
-        retry = "the reconciler sends it again once it is due"
-    logger.info(
-        "webhook callback of event %s failed (try %d: %s); %s", event.pk, tries, result.error, retry
-    )
-    return str(CallbackStatus.PENDING)
-
-
-def _callback_backoff(tries: int) -> float:
-    base = float(app_settings.WEBHOOK_CALLBACK_BACKOFF) * (2 ** (tries - 1))
-    capped = min(base, float(app_settings.WEBHOOK_CALLBACK_BACKOFF_MAX))
-    return float(capped * random.uniform(0.5, 1.0))  # noqa: S311
-
-
-@dataclass(frozen=True)
-class CallbackReconcileReport:
-    requeued: list[int]
-    failed: list[int]
-
-
-def webhook_callbacks_reconcile(
-    *, pending_after: float | None = None, limit: int = 1000
-) -> CallbackReconcileReport:
-    """Send again the callbacks nobody will send; close those out of tries.
-
-    A ``pending`` callback due (``callback_next_try_at``) more than ``pending_after``
-    seconds ago (default ``RECONCILE_PENDING_AFTER``) has no task: with a backend that
-    cannot defer (immediate) a failed try is always left so, with a queueing backend its
-    task was lost. Moving its due time to now is a conditional UPDATE, a lease, so of
-    several reconcilers exactly one queues it. One whose tries are used up (the worker of
-    its last try was lost) is marked ``failed``. Safe to run concurrently.
-    """
-    if pending_after is None:
-        pending_after = float(app_settings.RECONCILE_PENDING_AFTER)
-    max_tries = int(app_settings.WEBHOOK_CALLBACK_MAX_TRIES)
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=pending_after)
-    overdue = (
-        Q(callback_status=CallbackStatus.PENDING)
-        & ~Q(callback_url="")
-        & (
-            Q(callback_next_try_at__lte=cutoff)
-            | Q(callback_next_try_at__isnull=True, processed_at__lte=cutoff)
-        )
-    )
-    failed: list[int] = []
-    exhausted = overdue & Q(callback_tries__gte=max_tries)
-    for pk, tries in (
-        WebhookEvent.objects.filter(exhausted)
-        .order_by("pk")
-        .values_list("pk", "callback_tries")[:limit]
-    ):
-        closed = WebhookEvent.objects.filter(exhausted, pk=pk).update(
-            callback_status=CallbackStatus.FAILED,
-            callback_next_try_at=None,
-            callback_error=(
-                f"Gave up after {tries} tries; the last try was lost before its outcome "
-                "was recorded."
-            ),
-        )
-        if closed:
-            failed.append(pk)
-            logger.warning("webhook callback of event %s failed: its last try was lost", pk)
-
-    requeued: list[int] = []
-    retry = overdue & Q(callback_tries__lt=max_tries)
-    for pk in (
-        WebhookEvent.objects.filter(retry).order_by("pk").values_list("pk", flat=True)[:limit]
-    ):
-        # A generic delivery makes one attempt; the latest is the one to report.
-        attempt_id = (
-            CallAttempt.objects.filter(webhook_events=pk)
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if attempt_id is None:
-            if WebhookEvent.objects.filter(retry, pk=pk).update(
-                callback_status=CallbackStatus.FAILED,
-                callback_next_try_at=None,
-                callback_error="Its call attempt no longer exists.",
-            ):
-                failed.append(pk)
-            continue
-        if WebhookEvent.objects.filter(retry, pk=pk).update(callback_next_try_at=now):
-            requeued.append(pk)
-            logger.info("webhook callback of event %s queued again by the reconciler", pk)
-            _callback_enqueue(event_id=pk, attempt_id=attempt_id)
-    return CallbackReconcileReport(requeued=requeued, failed=failed)

@@ -1,13 +1,9 @@
+"""One endpoint per provider, at ``<provider>/`` (``webhook-<provider>`` by name)."""
+
 from django.urls import URLPattern, URLResolver, path
 
-from .generic import GenericWebhookView
-from .hubspot import HubSpotWebhookView
-from .pipedrive import PipedriveWebhookView
-from .salesforce import SalesforceWebhookView
+from .providers import VIEWS
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("generic/", GenericWebhookView.as_view(), name="webhook-generic"),
-    path("hubspot/", HubSpotWebhookView.as_view(), name="webhook-hubspot"),
-    path("salesforce/", SalesforceWebhookView.as_view(), name="webhook-salesforce"),
-    path("pipedrive/", PipedriveWebhookView.as_view(), name="webhook-pipedrive"),
+    path(f"{view.provider}/", view.as_view(), name=f"webhook-{view.provider}") for view in VIEWS
 ]

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 from django.utils.html import escape
 
 from clicktoagent.admin import ClickToAgentAdminMixin
-from clicktoagent.admin.mixin import ACTION_NAME
+from clicktoagent.admin.contacts import ACTION_NAME
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from config.demo.models import Contact

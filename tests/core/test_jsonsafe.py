@@ -28,8 +28,10 @@ def real_depth(value: Any) -> int:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:'),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(alphabet='[]{}"\\ab'), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet='[]{}"\\ab'), children, max_size=4)
+    ),
     max_leaves=40,
 )
 

@@ -40,7 +40,7 @@ def create() -> CallAttempt:
 
 
 def test_the_app_uses_the_tasks_framework_of_its_django_version(settings: Any) -> None:
-    from clicktoagent.tasks import dispatch_call_attempt
+    from clicktoagent.dispatch.tasks import dispatch_call_attempt
 
     framework = importlib.import_module(FRAMEWORK)
     assert taskcompat.task_backends is framework.task_backends

@@ -24,7 +24,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from clicktoagent import reliability
+from clicktoagent.dispatch import breaker
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import call_attempt_get_or_create
 from tests.conftest import ROOT, SECRET_ACCESS_KEY
@@ -361,12 +361,12 @@ def test_circuit_breaker_opens_while_dialogtech_is_unreachable_then_closes(
 
         def breaker_open() -> bool:
             """the circuit breaker to open"""
-            return reliability.circuit_state() == reliability.OPEN
+            return breaker.circuit_state() == breaker.OPEN
 
         wait_for(breaker_open, timeout=20, interval=0.05)
         response = Client().get("/clicktoagent/health/")
         assert response.status_code == 503
-        assert response.json()["circuit_breaker"]["state"] == reliability.OPEN
+        assert response.json()["circuit_breaker"]["state"] == breaker.OPEN
         # Held, not failed, and not hammering DialogTech (counted below).
         time.sleep(3 * cooldown)
         assert set(statuses(ids).values()) <= {Status.PENDING, Status.DISPATCHING}
@@ -375,7 +375,7 @@ def test_circuit_breaker_opens_while_dialogtech_is_unreachable_then_closes(
 
     wait_for(all_finished(ids), timeout=60, interval=0.3)
     assert set(statuses(ids).values()) == {Status.PLACED}
-    assert reliability.circuit_state() == reliability.CLOSED
+    assert breaker.circuit_state() == breaker.CLOSED
     for i in range(12):
         assert len(sandbox.requests_for(number(200 + i))) == 1
     # Requests that never reached DialogTech: the threshold, plus one probe per cool-down.

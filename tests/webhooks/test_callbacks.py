@@ -28,13 +28,13 @@ from django.utils import timezone
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt, WebhookEvent
-from clicktoagent.webhooks.outbound import (
+from clicktoagent.webhooks.callback_policy import (
     CallbackPolicy,
     CallbackURLError,
     address_is_public,
-    callback_post,
 )
-from clicktoagent.webhooks.services import webhook_callbacks_reconcile
+from clicktoagent.webhooks.outbound import callback_post
+from clicktoagent.webhooks.tasks import webhook_callbacks_reconcile
 from tests.webhooks.conftest import (
     BASE,
     CallbackServer,

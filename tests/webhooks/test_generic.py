@@ -275,7 +275,7 @@ def test_callback_reports_a_failed_call(webhook_settings, demo_data, callback_se
 
 
 def _run_reconciler_when_due() -> None:
-    from clicktoagent.webhooks.services import webhook_callbacks_reconcile
+    from clicktoagent.webhooks.tasks import webhook_callbacks_reconcile
 
     event = WebhookEvent.objects.get()
     assert event.callback_next_try_at is not None
@@ -349,7 +349,7 @@ def test_queueing_backend_dials_after_the_response_and_defers_callback_retries(
 ) -> None:
     from clicktoagent.services import call_attempt_dispatch
     from clicktoagent.taskcompat import task_backends
-    from clicktoagent.webhooks.services import webhook_callback_deliver
+    from clicktoagent.webhooks.tasks import webhook_callback_deliver
 
     settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}
     backend = task_backends["default"]

@@ -413,12 +413,12 @@ def test_token_never_logged_stored_or_answered(
 def test_token_is_not_on_the_debug_error_page(
     webhook_settings: SandboxServer, demo_data, settings, monkeypatch
 ) -> None:
-    from clicktoagent.webhooks import services
+    from clicktoagent.webhooks import base
 
     def fail(**kwargs: Any) -> None:
         raise RuntimeError("storage failed")
 
-    monkeypatch.setattr(services, "webhook_delivery_receive", fail)
+    monkeypatch.setattr(base, "webhook_delivery_receive", fail)
     settings.DEBUG = True
     response = Client(raise_request_exception=False).generic(
         "POST", PATH, one_call(), content_type="text/xml; charset=utf-8"

@@ -7,9 +7,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
+from ...calls.services import call_attempt_create
+from ...dispatch.tasks import call_attempt_dispatch
 from ...exceptions import ClickToAgentError
 from ...models import CallAttempt
-from ...services import call_attempt_create, call_attempt_dispatch
 
 EXIT_PLACED = 0
 EXIT_NOT_PLACED = 1

@@ -15,8 +15,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
-from ...services import call_attempt_reconcile
-from ...webhooks.services import webhook_callbacks_reconcile
+from ...dispatch.reconcile import call_attempt_reconcile
+from ...webhooks.tasks import webhook_callbacks_reconcile
 
 
 class Command(BaseCommand):

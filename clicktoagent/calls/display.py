@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .models import CallAttempt
+from ..models import CallAttempt
 
 Status = CallAttempt.Status
 
-IN_PROGRESS = (Status.PENDING, Status.DISPATCHING)
+IN_PROGRESS = CallAttempt.IN_PROGRESS
 
 
 def status_badge(status: str) -> SafeString:

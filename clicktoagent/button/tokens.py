@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from .conf import app_settings
-from .phone import normalize_phone
+from ..conf import app_settings
+from ..phone import normalize_phone
 
 # Versioned: tokens of pages rendered before tokens expired are refused, not trusted.
 SALT = "clicktoagent.button.v2"

@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import reliability
-from .conf import app_settings
-from .models import CallAttempt
+from ..conf import app_settings
+from ..models import CallAttempt
+from ..taskcompat import task_backends
+from . import breaker
 
 logger = logging.getLogger("clicktoagent")
 
@@ -39,8 +40,6 @@ def _database() -> dict[str, Any]:
 
 
 def _task_backend() -> dict[str, Any]:
-    from .taskcompat import task_backends
-
     alias = app_settings.TASK_BACKEND
     try:
         backend = task_backends[alias]
@@ -85,13 +84,13 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     """Whether calls can go out, and the details behind the answer."""
     database = _database()
     tasks = _task_backend()
-    circuit = reliability.circuit_info()
+    circuit = breaker.circuit_info()
     problems: list[str] = []
     if database["status"] != OK:
         problems.append("database unreachable")
     if tasks["status"] != OK:
         problems.append("task queue unreachable")
-    if circuit["state"] == reliability.OPEN:
+    if circuit["state"] == breaker.OPEN:
         problems.append("circuit breaker open: DialogTech could not be reached")
     age = None
     if database["status"] == OK:

@@ -1,4 +1,5 @@
-"""Admin for queues, agents and call attempts, with retry, cancel and the dashboard."""
+"""Admin of call attempts: read-only pages, retry and cancel (with confirmation pages),
+and the dashboard."""
 
 from __future__ import annotations
 
@@ -10,115 +11,28 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Model, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from .. import selectors, services
+from ..calls import selectors
+from ..calls.display import OutcomeSummary, attempt_reason, status_badge
+from ..calls.services import (
+    RETRYABLE,
+    call_attempt_can_retry,
+    call_attempt_cancel,
+    call_attempt_retry,
+)
 from ..exceptions import InvalidTransitionError
-from ..models import PLACE_CALL_PERMISSION, Agent, CallAttempt, Queue
-from ..outcomes import OutcomeSummary, attempt_reason, status_badge
+from ..models import PLACE_CALL_PERMISSION, CallAttempt
 from . import charts
 from .forms import DashboardPeriodForm
+from .links import admin_link
 
 Status = CallAttempt.Status
-RECENT_ATTEMPTS = 10
-
-
-def _admin_link(obj: Model | None, text: object = None) -> SafeString | str:
-    """A link to ``obj``'s admin change page, or its text when it has none."""
-    if obj is None:
-        return "—"
-    opts = obj._meta
-    try:
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return str(text if text is not None else obj)
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
-
-
-@admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin[Queue]):
-    list_display = ["queue_id", "name", "member_count", "is_active", "created_at"]
-    list_filter = ["is_active"]
-    search_fields = ["queue_id", "name"]
-    readonly_fields = ["members", "created_at", "updated_at"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Queue]:
-        return super().get_queryset(request).annotate(n_members=Count("agents", distinct=True))
-
-    @admin.display(description="members", ordering="n_members")
-    def member_count(self, obj: Queue) -> int:
-        return int(getattr(obj, "n_members", 0))
-
-    @admin.display(description="members")
-    def members(self, obj: Queue) -> SafeString | str:
-        agents = list(obj.agents.order_by("name", "agent_id")) if obj.pk else []
-        if not agents:
-            return "No agents in this queue."
-        return format_html(
-            "<ul class='clicktoagent-members'>{}</ul>",
-            format_html_join(
-                "",
-                "<li>{}{}</li>",
-                ((_admin_link(a), "" if a.is_active else " (inactive)") for a in agents),
-            ),
-        )
-
-
-@admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin[Agent]):
-    list_display = ["agent_id", "name", "user", "phone", "queue_list", "is_active"]
-    list_filter = ["is_active", "queues"]
-    search_fields = ["agent_id", "name", "user__username", "phone"]
-    filter_horizontal = ["queues"]
-    raw_id_fields = ["user"]
-    readonly_fields = ["recent_attempts", "created_at", "updated_at"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
-        return super().get_queryset(request).prefetch_related("queues").select_related("user")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
-        fields = [str(name) for name in super().get_readonly_fields(request, obj)]
-        # The agent's recent attempts are every user's: only for those who see all attempts.
-        if not selectors.call_attempt_visible_to_all(user=request.user):
-            fields.remove("recent_attempts")
-        return fields
-
-    @admin.display(description="queues")
-    def queue_list(self, obj: Agent) -> str:
-        return ", ".join(str(q) for q in obj.queues.all()) or "—"
-
-    @admin.display(description="recent attempts")
-    def recent_attempts(self, obj: Agent) -> SafeString | str:
-        if not obj.pk:
-            return "—"
-        attempts = list(selectors.call_attempt_list(agent_id=obj.agent_id)[:RECENT_ATTEMPTS])
-        if not attempts:
-            return "No calls yet."
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    _admin_link(a, a.created_at.strftime("%Y-%m-%d %H:%M")),
-                    a.phone_to_call,
-                    a.queue,
-                    status_badge(a.status),
-                    a.sid or attempt_reason(a),
-                )
-                for a in attempts
-            ),
-        )
-        return format_html(
-            "<table class='clicktoagent-recent'><thead><tr><th>Created</th><th>Phone</th>"
-            "<th>Queue</th><th>Status</th><th>Sid or reason</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            rows,
-        )
 
 
 @admin.register(CallAttempt)
@@ -232,7 +146,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         if obj.content_type_id and obj.object_id:
             contact = obj.contact
             if contact is not None:
-                return _admin_link(contact)
+                return admin_link(contact)
             return f"{obj.content_type} {obj.object_id} (deleted)"
         return obj.contact_ref or "—"
 
@@ -241,7 +155,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         retries = list(obj.retries.order_by("created_at")) if obj.pk else []
         if not retries:
             return "—"
-        return format_html_join(", ", "{}", ((_admin_link(r),) for r in retries))
+        return format_html_join(", ", "{}", ((admin_link(r),) for r in retries))
 
     # -- URLs: dashboard, per-attempt retry and cancel --------------------------------
 
@@ -277,7 +191,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         obj: CallAttempt | None = None,
     ) -> HttpResponse:
         if obj is not None and selectors.call_attempt_can_act(user=request.user, attempt=obj):
-            context["can_retry"] = obj.status in (Status.FAILED, Status.UNKNOWN)
+            context["can_retry"] = call_attempt_can_retry(obj)
             context["can_cancel"] = obj.status == Status.PENDING
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -308,8 +222,8 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         self, request: HttpRequest, queryset: QuerySet[CallAttempt]
     ) -> HttpResponse | None:
         queryset = self._actionable(request, queryset, verb="retried")
-        eligible = list(queryset.filter(status__in=[Status.FAILED, Status.UNKNOWN]))
-        ineligible = queryset.exclude(status__in=[Status.FAILED, Status.UNKNOWN]).count()
+        eligible = list(queryset.filter(status__in=RETRYABLE))
+        ineligible = queryset.exclude(status__in=RETRYABLE).count()
         if not eligible:
             self.message_user(
                 request,
@@ -334,7 +248,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: confirmation page; POST: retry the attempt."""
         attempt = self._actionable_attempt(request, object_id)
-        if attempt.status not in (Status.FAILED, Status.UNKNOWN):
+        if not call_attempt_can_retry(attempt):
             self.message_user(
                 request,
                 f"Attempt {attempt.pk} is {attempt.get_status_display().lower()}: only failed "
@@ -353,7 +267,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         for attempt in attempts:
             already = attempt.retries.exists()
             try:
-                retry = services.call_attempt_retry(
+                retry = call_attempt_retry(
                     attempt=attempt,
                     source=CallAttempt.Source.ADMIN,
                     requested_by=request.user,  # type: ignore[arg-type]
@@ -413,7 +327,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         cancelled, refused = 0, []
         for attempt in self._actionable(request, queryset, verb="cancelled"):
             try:
-                services.call_attempt_cancel(attempt=attempt)
+                call_attempt_cancel(attempt=attempt)
                 cancelled += 1
             except InvalidTransitionError:
                 refused.append(attempt)
@@ -436,7 +350,7 @@ class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
         attempt = self._actionable_attempt(request, object_id)
         if request.method == "POST":
             try:
-                services.call_attempt_cancel(attempt=attempt)
+                call_attempt_cancel(attempt=attempt)
             except InvalidTransitionError as err:
                 self.message_user(request, str(err), messages.WARNING)
             else:

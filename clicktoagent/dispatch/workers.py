@@ -1,7 +1,7 @@
 """RQ worker for the scale-out setup (needs the ``rq`` extra).
 
 ``manage.py rqworker --with-scheduler`` with ``RQ = {"WORKER_CLASS":
-"clicktoagent.workers.Worker"}``. It is rq's forking worker (SIGTERM: the current
+"clicktoagent.dispatch.workers.Worker"}``. It is rq's forking worker (SIGTERM: the current
 job finishes, then the worker stops) with one change: maintenance runs every
 ``MAINTENANCE_INTERVAL`` seconds instead of rq's 10 minutes. Maintenance is when an
 idle worker takes over the scheduler (which moves deferred retries to the queue)

@@ -1,4 +1,5 @@
-"""Every state change of a call attempt, through the services and the real emulator."""
+"""Sending attempts through the real emulator: outcomes, retries, deadlines, stalled
+workers, and the outcome copied onto the contact."""
 
 from __future__ import annotations
 
@@ -7,25 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clicktoagent import services
 from clicktoagent.dialogtech.sandbox import SandboxServer
-from clicktoagent.exceptions import (
-    IdempotencyConflictError,
-    InvalidTransitionError,
-    UnconfirmedRetryError,
-)
+from clicktoagent.dispatch import services as dispatch_services
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import (
-    call_attempt_cancel,
     call_attempt_create,
     call_attempt_dispatch,
-    call_attempt_get_or_create,
     call_attempt_reconcile,
-    call_attempt_retry,
-    call_attempt_retry_get_or_create,
 )
 from clicktoagent.signals import call_attempt_finished
 from config.demo.models import Contact
@@ -56,15 +47,6 @@ def test_placed_call_stores_sid_and_what_was_sent(sandbox: SandboxServer, demo_d
     assert attempt.tries == 1
     assert attempt.dispatched_at is not None and attempt.finished_at is not None
     assert sandbox.agent_mode("98765") == "Outbound"
-
-
-def test_defaults_for_record_and_warning_come_from_settings(
-    sandbox: SandboxServer, demo_data, settings
-) -> None:
-    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "DEFAULT_RECORD": 1, "DEFAULT_WARNING": 0}
-    attempt = create()
-    assert (attempt.record, attempt.warning) == (1, 0)
-    assert sandbox.requests()[0]["params"]["warning"] == "0"
 
 
 def test_refused_call_keeps_dialogtechs_words(sandbox: SandboxServer, demo_data) -> None:
@@ -131,84 +113,12 @@ def test_missing_credentials_fail_the_attempt_with_a_reason(demo_data, settings)
     assert "credentials are missing" in attempt.error
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field", "fragment"),
-    [
-        ({"queue_id": "99999"}, "queue_id", "Unknown queue_id '99999'"),
-        ({"agent_id": "11111"}, "agent_id", "Unknown agent_id '11111'"),
-        ({"agent_id": "98767"}, "agent_id", "not a member of queue '12345'"),
-        ({"phone_to_call": "5551112222"}, "phone_to_call", "'5551112222'"),
-        ({"first_callerid": "12"}, "first_callerid", "'12'"),
-        ({"warning": 4}, "warning", "got 4"),
-        ({"record": 2}, "record", "got 2"),
-        ({"queue_id": ""}, "queue_id", "required"),
-    ],
-)
-def test_invalid_input_is_refused_and_nothing_is_stored_or_sent(
-    sandbox: SandboxServer, demo_data, overrides: dict[str, Any], field: str, fragment: str
-) -> None:
-    with pytest.raises(ValidationError) as info:
-        create(**overrides)
-    assert fragment in " ".join(info.value.message_dict[field])
-    assert CallAttempt.objects.count() == 0
-    assert sandbox.requests() == []
-
-
-def test_inactive_queue_and_agent_are_refused(sandbox: SandboxServer, demo_data) -> None:
-    demo_data["sales"].is_active = False
-    demo_data["sales"].save()
-    demo_data["dana"].is_active = False
-    demo_data["dana"].save()
-    with pytest.raises(ValidationError) as info:
-        create()
-    assert "inactive" in info.value.message_dict["queue_id"][0]
-    assert "inactive" in info.value.message_dict["agent_id"][0]
-    assert CallAttempt.objects.count() == 0
-
-
-def test_idempotency_key_returns_the_first_attempt(sandbox: SandboxServer, demo_data) -> None:
-    first, created = call_attempt_get_or_create(**CALL, source="api", idempotency_key="k-1")
-    again, created_again = call_attempt_get_or_create(
-        **{**CALL, "phone_to_call": "312.555.0123"}, source="api", idempotency_key="k-1"
-    )
-    assert created and not created_again
-    assert again.pk == first.pk
-    assert CallAttempt.objects.count() == 1
-    assert len(sandbox.requests()) == 1
-
-
-def test_idempotency_key_with_a_different_request_conflicts(
-    sandbox: SandboxServer, demo_data
-) -> None:
-    call_attempt_create(**CALL, source="api", idempotency_key="k-2")
-    with pytest.raises(IdempotencyConflictError, match="different request"):
-        call_attempt_create(
-            **{**CALL, "phone_to_call": "3125550124"}, source="api", idempotency_key="k-2"
-        )
-    assert CallAttempt.objects.count() == 1
-
-
 def test_dispatch_runs_at_most_once(sandbox: SandboxServer, demo_data) -> None:
     attempt = create()
     again = call_attempt_dispatch(attempt_id=attempt.pk)
     assert again.status == Status.PLACED
     assert again.tries == 1
     assert len(sandbox.requests()) == 1
-
-
-def test_cancel_a_pending_attempt(sandbox: SandboxServer, demo_data) -> None:
-    attempt = call_attempt_create(**CALL, source="api", dispatch=False)
-    cancelled = call_attempt_cancel(attempt=attempt)
-    assert cancelled.status == Status.CANCELLED
-    assert cancelled.finished_at is not None
-    assert call_attempt_dispatch(attempt_id=attempt.pk).status == Status.CANCELLED
-    assert sandbox.requests() == []
-
-
-def test_cancel_refused_once_placed(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create()
-    with pytest.raises(InvalidTransitionError, match="is placed"):
-        call_attempt_cancel(attempt=attempt)
 
 
 @pytest.mark.parametrize("fault", ["dtd_utf8", "dtd_utf16le", "dtd_utf16be", "dtd_utf32"])
@@ -223,50 +133,6 @@ def test_answer_declaring_a_dtd_is_unknown_in_any_encoding(
     assert "declares a DTD or entities" in attempt.error
     (seen,) = sandbox.requests()
     assert seen["fault"] == fault and seen["sid"]
-
-
-def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) -> None:
-    sandbox.add_fault("drop")
-    unknown = create()
-    assert unknown.status == Status.UNKNOWN
-    retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
-    retry.refresh_from_db()
-    assert retry.retry_of_id == unknown.pk
-    assert retry.status == Status.PLACED
-    assert retry.phone_to_call == unknown.phone_to_call
-    # A second retry of the same attempt (a double click) dials nobody again.
-    assert call_attempt_retry(attempt=unknown, source="admin").pk == retry.pk
-    assert len(sandbox.requests()) == 2
-
-
-def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
-    sandbox: SandboxServer, demo_data
-) -> None:
-    contact = Contact.objects.create(name="Gone soon", phone="3125550124")
-    sandbox.add_fault("drop")
-    unknown = create(contact=contact, phone_to_call="3125550124")
-    retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
-    contact.delete()
-    unknown.refresh_from_db()
-    again, created = call_attempt_retry_get_or_create(attempt=unknown, source="api")
-    assert (again.pk, created) == (retry.pk, False)
-    assert len(sandbox.requests()) == 2
-
-
-def test_retry_of_an_unknown_attempt_needs_confirmation(
-    sandbox: SandboxServer, demo_data
-) -> None:
-    sandbox.add_fault("drop")
-    unknown = create()
-    with pytest.raises(UnconfirmedRetryError, match="may already have been called"):
-        call_attempt_retry(attempt=unknown, source="api")
-    assert not CallAttempt.objects.filter(retry_of=unknown).exists()
-    assert len(sandbox.requests()) == 1
-
-
-def test_retry_refused_for_a_placed_attempt(sandbox: SandboxServer, demo_data) -> None:
-    with pytest.raises(InvalidTransitionError, match="only failed or unknown"):
-        call_attempt_retry(attempt=create(), source="admin")
 
 
 def test_finished_signal_and_contact_fields(sandbox: SandboxServer, demo_data) -> None:
@@ -362,7 +228,7 @@ def test_trickling_answer_ends_unknown_at_the_total_deadline(
 
 def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconcile: bool) -> None:
     """The worker freezes between its claim and the request: its claim ages ``seconds``."""
-    real_get_client = services.get_client
+    real_get_client = dispatch_services.get_client
 
     def stalled_get_client() -> Any:
         CallAttempt.objects.filter(pk=attempt.pk).update(
@@ -372,7 +238,7 @@ def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconc
             call_attempt_reconcile()
         return real_get_client()
 
-    monkeypatch.setattr(services, "get_client", stalled_get_client)
+    monkeypatch.setattr(dispatch_services, "get_client", stalled_get_client)
 
 
 # The sandbox fixture's connect (1 s) + read (2 s) timeouts, and the default margin (30 s).

@@ -21,9 +21,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
-from .. import selectors, services
+from .. import directory
+from ..calls import selectors
+from ..calls.contacts import contact_phone_check, contacts_call
+from ..calls.display import OutcomeSummary, attempt_reason
 from ..models import PLACE_CALL_PERMISSION, CallAttempt
-from ..outcomes import OutcomeSummary, attempt_reason
 from .forms import CallOptionsForm, call_form_token
 
 if TYPE_CHECKING:
@@ -148,7 +150,7 @@ class ClickToAgentAdminMixin(_Base):
             return self._call_form_page(request, ids=ids, form=form)
         contacts = self._contacts(request, ids)
         try:
-            outcomes = services.contacts_call(
+            outcomes = contacts_call(
                 contacts=[(c, self.get_clicktoagent_phone(c)) for c in contacts],
                 queue_id=form.cleaned_data["queue"].queue_id,
                 agent_id=form.cleaned_data["agent"].agent_id,
@@ -226,7 +228,7 @@ class ClickToAgentAdminMixin(_Base):
                 {
                     "contact": contact,
                     "phone": phone,
-                    "skip_reason": services.contact_phone_check(phone=phone),
+                    "skip_reason": contact_phone_check(phone=phone),
                 }
             )
         context = {
@@ -250,10 +252,10 @@ class ClickToAgentAdminMixin(_Base):
             "ids": ",".join(str(c.pk) for c in contacts),
             "token": call_form_token(user_pk=request.user.pk),
         }
-        agent = selectors.agent_for_user(user=request.user)
+        agent = directory.agent_for_user(user=request.user)
         if agent is not None:
             initial["agent"] = agent.agent_id
-            queue = selectors.agent_first_queue(agent=agent)
+            queue = directory.agent_first_queue(agent=agent)
             if queue is not None:
                 initial["queue"] = queue.queue_id
         return initial

@@ -1,32 +1,23 @@
-"""Protection of DialogTech shared by every worker: a circuit breaker and a request cap.
+"""The circuit breaker shared by every worker: after consecutive requests that never
+reached DialogTech, dispatch pauses for a cool-down, then one probe request decides.
 
-Their state lives in a Django cache (``CLICKTOAGENT["CACHE_ALIAS"]``). With Django's
-Redis cache every worker on every machine sees the same state; with a process-local
-cache (``LocMemCache``, Django's default) each process keeps its own.
-
-Both fail open: when the cache cannot be reached, dispatch goes on unprotected (and a
-warning is logged) rather than stopping every call.
+Its state lives in the cache of ``hold.py`` and fails open (see there).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import BaseCache, caches
-
-from .conf import app_settings, dialogtech_total_timeout
+from ..conf import app_settings, dialogtech_total_timeout
+from .hold import PREFIX, Hold, cache_failed, jitter, shared_cache
 
 logger = logging.getLogger("clicktoagent")
 
-PREFIX = "clicktoagent:"
 FAILURES_KEY = PREFIX + "circuit:failures"
 OPEN_UNTIL_KEY = PREFIX + "circuit:open_until"
 PROBE_KEY = PREFIX + "circuit:probe"
-RATE_KEY = PREFIX + "rate:{window}"
 
 CLOSED = "closed"
 OPEN = "open"
@@ -34,37 +25,9 @@ HALF_OPEN = "half_open"
 UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True)
-class Hold:
-    """Dispatch must wait: why, and the earliest time (epoch seconds) to try again."""
-
-    reason: str
-    retry_at: float
-
-
-def _cache() -> BaseCache:
-    return caches[app_settings.CACHE_ALIAS]
-
-
-def _cache_failed(what: str, err: Exception) -> None:
-    logger.warning(
-        "the cache %r is unreachable (%s); %s goes on without shared state",
-        app_settings.CACHE_ALIAS,
-        type(err).__name__,
-        what,
-    )
-
-
-def _jitter(limit: float) -> float:
-    return random.uniform(0.0, max(0.0, limit))  # noqa: S311
-
-
 def _probe_seconds() -> float:
     """How long one probe request may take before another worker may probe."""
     return dialogtech_total_timeout() + 1.0
-
-
-# --------------------------------------------------------------------------- breaker
 
 
 def circuit_state() -> str:
@@ -73,7 +36,7 @@ def circuit_state() -> str:
     if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
         return CLOSED
     try:
-        open_until = _cache().get(OPEN_UNTIL_KEY)
+        open_until = shared_cache().get(OPEN_UNTIL_KEY)
     except Exception:
         return UNAVAILABLE
     if open_until is None:
@@ -87,7 +50,7 @@ def circuit_info() -> dict[str, Any]:
     info: dict[str, Any] = {"state": state}
     if state in (OPEN, HALF_OPEN):
         try:
-            cache = _cache()
+            cache = shared_cache()
             info["open_until"] = cache.get(OPEN_UNTIL_KEY)
             info["consecutive_failures"] = cache.get(FAILURES_KEY, 0)
         except Exception:
@@ -95,7 +58,7 @@ def circuit_info() -> dict[str, Any]:
     return info
 
 
-def circuit_allows() -> Hold | None:
+def circuit_hold() -> Hold | None:
     """None when a request may go now; otherwise a :class:`Hold`.
 
     When the cool-down is over exactly one worker wins the probe (an atomic
@@ -104,21 +67,21 @@ def circuit_allows() -> Hold | None:
     if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
         return None
     try:
-        cache = _cache()
+        cache = shared_cache()
         open_until = cache.get(OPEN_UNTIL_KEY)
         if open_until is None:
             return None
         now = time.time()
         if now < float(open_until):
             spread = min(5.0, float(app_settings.CIRCUIT_BREAKER_COOLDOWN) / 2)
-            return Hold("circuit breaker open", float(open_until) + _jitter(spread))
+            return Hold("circuit breaker open", float(open_until) + jitter(spread))
         if cache.add(PROBE_KEY, now, timeout=_probe_seconds()):
             logger.info("circuit breaker half-open: sending one probe request")
             return None
     except Exception as err:
-        _cache_failed("the circuit breaker", err)
+        cache_failed("the circuit breaker", err)
         return None
-    return Hold("circuit breaker half-open, probe in flight", now + 1.0 + _jitter(1.0))
+    return Hold("circuit breaker half-open, probe in flight", now + 1.0 + jitter(1.0))
 
 
 def circuit_record_not_sent() -> None:
@@ -127,7 +90,7 @@ def circuit_record_not_sent() -> None:
     if threshold <= 0:
         return
     try:
-        cache = _cache()
+        cache = shared_cache()
         cache.add(FAILURES_KEY, 0, timeout=None)
         failures = cache.incr(FAILURES_KEY)
         if failures >= threshold:
@@ -142,7 +105,7 @@ def circuit_record_not_sent() -> None:
                 extra={"circuit": OPEN, "consecutive_failures": failures},
             )
     except Exception as err:
-        _cache_failed("the circuit breaker", err)
+        cache_failed("the circuit breaker", err)
 
 
 def circuit_record_reached() -> None:
@@ -150,43 +113,16 @@ def circuit_record_reached() -> None:
     if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
         return
     try:
-        cache = _cache()
+        cache = shared_cache()
         values = cache.get_many([FAILURES_KEY, OPEN_UNTIL_KEY])
         if values:
             cache.delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])
             if OPEN_UNTIL_KEY in values:
                 logger.info("circuit breaker closed", extra={"circuit": CLOSED})
     except Exception as err:
-        _cache_failed("the circuit breaker", err)
+        cache_failed("the circuit breaker", err)
 
 
 def circuit_reset() -> None:
     """Forget the breaker's state (closed)."""
-    _cache().delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])
-
-
-# --------------------------------------------------------------------------- request cap
-
-
-def rate_limit_acquire() -> Hold | None:
-    """Take one request slot of the current minute; a :class:`Hold` when none is left.
-
-    A fixed window per calendar minute, counted with one atomic ``INCR`` shared by
-    every worker; slots of the next minute are spread over its first seconds.
-    """
-    cap = int(app_settings.RATE_LIMIT_PER_MINUTE)
-    if cap <= 0:
-        return None
-    now = time.time()
-    window = int(now // 60)
-    key = RATE_KEY.format(window=window)
-    try:
-        cache = _cache()
-        cache.add(key, 0, timeout=120)
-        used = cache.incr(key)
-    except Exception as err:
-        _cache_failed("the request cap", err)
-        return None
-    if used <= cap:
-        return None
-    return Hold(f"request cap of {cap} per minute reached", (window + 1) * 60 + _jitter(10.0))
+    shared_cache().delete_many([FAILURES_KEY, OPEN_UNTIL_KEY, PROBE_KEY])

@@ -16,14 +16,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
-from .api.parsers import BoundedFormParser, BoundedJSONParser, body_size_check
-from .api.permissions import CanPlaceCalls
-from .api.throttling import CallAttemptCreateThrottle, call_rate, throttled_message
-from .button import ButtonPhoneChangedError, button_phone, button_target
-from .exceptions import IdempotencyConflictError
-from .models import CallAttempt
-from .outcomes import attempt_reason
+from ..api.parsers import BoundedFormParser, BoundedJSONParser, body_size_check
+from ..api.permissions import CanPlaceCalls
+from ..api.throttling import CallAttemptCreateThrottle, call_rate, throttled_message
+from ..calls.contacts import contact_call
+from ..calls.display import attempt_reason
+from ..exceptions import IdempotencyConflictError
+from ..models import CallAttempt
+from .tokens import ButtonPhoneChangedError, button_phone, button_target
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -108,7 +108,7 @@ class CallButtonView(APIView):
                 http.HTTP_409_CONFLICT,
             )
         try:
-            attempt, created = services.contact_call(
+            attempt, created = contact_call(
                 phone_to_call=phone,
                 contact=contact,
                 queue_id=target.queue_id,
@@ -141,7 +141,7 @@ class CallButtonView(APIView):
             body["sid"] = attempt.sid
         else:
             body["reason"] = attempt_reason(attempt)
-        in_progress = attempt.status in (CallAttempt.Status.PENDING, CallAttempt.Status.DISPATCHING)
+        in_progress = attempt.status in CallAttempt.IN_PROGRESS
         return Response(body, status=http.HTTP_202_ACCEPTED if in_progress else http.HTTP_200_OK)
 
 

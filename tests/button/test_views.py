@@ -14,9 +14,8 @@ from django.test import Client, RequestFactory
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
+from tests.admin.conftest import _user
 from tests.conftest import ACCESS_KEY, SECRET_ACCESS_KEY
-
-from .conftest import _user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -265,7 +264,7 @@ def test_phone_field_names_which_number_of_the_contact_to_check(
 
 
 def test_token_of_a_contact_button_does_not_carry_the_number(caller, contacts) -> None:
-    from clicktoagent.button import SALT
+    from clicktoagent.button.tokens import SALT
 
     token = button_data(render(caller, "{% clicktoagent_button c %}", c=contacts["ada"]))["token"]
     payload = json.dumps(signing.loads(token, salt=SALT))

@@ -22,8 +22,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from clicktoagent import reliability, taskcompat
+from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
+from clicktoagent.dispatch import breaker, rate_limit
 from clicktoagent.logging import JsonFormatter
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import call_attempt_create, call_attempt_reconcile
@@ -58,7 +59,7 @@ def test_breaker_opens_after_threshold_then_a_probe_closes_it(
     )
     for _ in range(3):
         assert create().status == Status.FAILED  # connection refused, never sent
-    assert reliability.circuit_state() == reliability.OPEN
+    assert breaker.circuit_state() == breaker.OPEN
 
     held = create()
     assert held.status == Status.PENDING
@@ -67,38 +68,38 @@ def test_breaker_opens_after_threshold_then_a_probe_closes_it(
 
     configure(settings, BASE_URL=sandbox.url)
     time.sleep(max(0.0, held.next_try_at.timestamp() - time.time() + 0.05))
-    assert reliability.circuit_state() == reliability.HALF_OPEN
+    assert breaker.circuit_state() == breaker.HALF_OPEN
     report = call_attempt_reconcile(pending_after=0)
     assert report.requeued == [held.pk]
     held.refresh_from_db()
     assert held.status == Status.PLACED
-    assert reliability.circuit_state() == reliability.CLOSED
+    assert breaker.circuit_state() == breaker.CLOSED
     assert len(sandbox.requests()) == 1
 
 
 def test_half_open_admits_exactly_one_probe(settings: Any) -> None:
     configure(settings, CIRCUIT_BREAKER_THRESHOLD=2, CIRCUIT_BREAKER_COOLDOWN=0)
-    reliability.circuit_record_not_sent()
-    assert reliability.circuit_state() == reliability.CLOSED
-    assert reliability.circuit_allows() is None
-    reliability.circuit_record_not_sent()
-    assert reliability.circuit_state() == reliability.HALF_OPEN
-    assert reliability.circuit_allows() is None  # the probe
-    hold = reliability.circuit_allows()
+    breaker.circuit_record_not_sent()
+    assert breaker.circuit_state() == breaker.CLOSED
+    assert breaker.circuit_hold() is None
+    breaker.circuit_record_not_sent()
+    assert breaker.circuit_state() == breaker.HALF_OPEN
+    assert breaker.circuit_hold() is None  # the probe
+    hold = breaker.circuit_hold()
     assert hold is not None and "probe" in hold.reason
-    reliability.circuit_record_not_sent()  # the probe failed: open again
-    assert reliability.circuit_info()["consecutive_failures"] == 3
-    reliability.circuit_record_reached()
-    assert reliability.circuit_state() == reliability.CLOSED
-    assert reliability.circuit_allows() is None
+    breaker.circuit_record_not_sent()  # the probe failed: open again
+    assert breaker.circuit_info()["consecutive_failures"] == 3
+    breaker.circuit_record_reached()
+    assert breaker.circuit_state() == breaker.CLOSED
+    assert breaker.circuit_hold() is None
 
 
 def test_breaker_set_to_zero_is_off(settings: Any) -> None:
     configure(settings, CIRCUIT_BREAKER_THRESHOLD=0)
     for _ in range(10):
-        reliability.circuit_record_not_sent()
-    assert reliability.circuit_state() == reliability.CLOSED
-    assert reliability.circuit_allows() is None
+        breaker.circuit_record_not_sent()
+    assert breaker.circuit_state() == breaker.CLOSED
+    assert breaker.circuit_hold() is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -108,7 +109,7 @@ def test_request_cap_holds_the_rest_until_the_next_minute(
     if time.time() % 60 > 55:
         time.sleep(61 - time.time() % 60)
     # No count left in this minute by another test.
-    caches["default"].delete(reliability.RATE_KEY.format(window=int(time.time() // 60)))
+    caches["default"].delete(rate_limit.RATE_KEY.format(window=int(time.time() // 60)))
     configure(settings, RATE_LIMIT_PER_MINUTE=2)
     first, second, third = (create(phone_to_call=f"312555012{i}") for i in range(3))
     assert [first.status, second.status] == [Status.PLACED, Status.PLACED]
@@ -130,7 +131,7 @@ def test_unreachable_cache_fails_open(
         }
     }
     configure(settings, RATE_LIMIT_PER_MINUTE=1)
-    assert reliability.circuit_state() == reliability.UNAVAILABLE
+    assert breaker.circuit_state() == breaker.UNAVAILABLE
     assert create().status == Status.PLACED
     assert create(phone_to_call="3125550124").status == Status.PLACED
 
@@ -237,7 +238,7 @@ def test_health_is_503_for_an_old_pending_attempt_or_an_open_breaker(
     CallAttempt.objects.filter(pk=attempt.pk).update(status=Status.CANCELLED)
 
     configure(settings, CIRCUIT_BREAKER_THRESHOLD=1, CIRCUIT_BREAKER_COOLDOWN=60)
-    reliability.circuit_record_not_sent()
+    breaker.circuit_record_not_sent()
     response = Client().get("/clicktoagent/health/")
     assert response.status_code == 503
     assert response.json()["circuit_breaker"]["state"] == "open"

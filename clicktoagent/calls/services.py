@@ -1,0 +1,192 @@
+"""Creating, retrying and cancelling call attempts: the only code that creates them.
+
+Sending belongs to the engine (``clicktoagent.dispatch``): a new attempt is queued for
+it once the transaction that stored it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Unpack
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from ..dispatch.tasks import call_attempt_enqueue
+from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
+from ..models import CallAttempt
+from .request import CallFields, CallRequest
+
+logger = logging.getLogger("clicktoagent")
+
+Status = CallAttempt.Status
+# The statuses an attempt can be retried from (a new attempt, linked by retry_of).
+RETRYABLE = (Status.FAILED, Status.UNKNOWN)
+
+
+def call_attempt_get_or_create(
+    *,
+    source: str,
+    call: CallRequest | None = None,
+    contact: models.Model | None = None,
+    contact_ref: str = "",
+    requested_by: AbstractBaseUser | None = None,
+    idempotency_key: str | None = None,
+    retry_of: CallAttempt | None = None,
+    dispatch: bool = True,
+    **fields: Unpack[CallFields],
+) -> tuple[CallAttempt, bool]:
+    """Validate and store a ``pending`` attempt, and queue its dispatch once committed.
+
+    The call is ``call``, or the :class:`~clicktoagent.calls.request.CallFields` given as
+    keyword arguments (``queue_id``, ``agent_id``, ``phone_to_call``...), validated here.
+    Returns ``(attempt, created)``. With an ``idempotency_key`` already used for the
+    same request, returns the first attempt and ``created=False`` (nothing is sent
+    again); the same key with a different request raises ``IdempotencyConflictError``.
+    """
+    if source not in CallAttempt.Source.values:
+        raise ValueError(f"Unknown source {source!r}")
+    if call is None:
+        call = CallRequest.validate(**fields)
+    content_type = ContentType.objects.get_for_model(contact) if contact is not None else None
+    object_id = str(contact.pk) if contact is not None else ""
+    contact_key = f"{content_type.pk}:{object_id}" if content_type else ""
+    fingerprint = call.fingerprint(contact_key=f"{contact_key}|{contact_ref}")
+    key = idempotency_key or None
+
+    if key is not None:
+        existing = _idempotent_match(key, fingerprint)
+        if existing is not None:
+            return existing, False
+
+    attempt = CallAttempt(
+        **call.attempt_values(),
+        content_type=content_type,
+        object_id=object_id,
+        contact_ref=contact_ref,
+        source=source,
+        requested_by=requested_by,  # type: ignore[misc]
+        idempotency_key=key,
+        request_fingerprint=fingerprint if key else "",
+        retry_of=retry_of,
+    )
+    attempt.full_clean(exclude=["idempotency_key"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            attempt.save()
+            logger.info(
+                "call attempt %s created",
+                attempt.pk,
+                extra={"attempt_id": attempt.pk, "status": attempt.status, "source": source},
+            )
+            if dispatch:
+                pk = attempt.pk
+                transaction.on_commit(lambda: call_attempt_enqueue(attempt_id=pk))
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its attempt.
+        if key is None:
+            raise
+        existing = _idempotent_match(key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return attempt, True
+
+
+def call_attempt_create(**kwargs: Any) -> CallAttempt:
+    """Like :func:`call_attempt_get_or_create`, returning only the attempt."""
+    return call_attempt_get_or_create(**kwargs)[0]
+
+
+def _idempotent_match(key: str, fingerprint: str) -> CallAttempt | None:
+    existing = CallAttempt.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflictError(
+            f"This idempotency key was already used for a different request (call attempt "
+            f"{existing.pk}); use a new key for a new call.",
+            attempt_id=existing.pk,
+        )
+    return existing
+
+
+def call_attempt_cancel(*, attempt: CallAttempt) -> CallAttempt:
+    """Cancel an attempt that has not been sent yet."""
+    cancelled = CallAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    attempt.refresh_from_db()
+    if not cancelled:
+        raise InvalidTransitionError(
+            f"Call attempt {attempt.pk} is {attempt.status}; only pending attempts can be "
+            "cancelled."
+        )
+    logger.info("call attempt %s cancelled", attempt.pk, extra={"attempt_id": attempt.pk})
+    return attempt
+
+
+def call_attempt_can_retry(attempt: CallAttempt) -> bool:
+    """Whether ``attempt`` ended in a way that can be retried: ``failed`` or ``unknown``."""
+    return attempt.status in RETRYABLE
+
+
+def call_attempt_retry_get_or_create(
+    *,
+    attempt: CallAttempt,
+    source: str,
+    requested_by: AbstractBaseUser | None = None,
+    confirm_unknown: bool = False,
+) -> tuple[CallAttempt, bool]:
+    """Make a new attempt with the same call details, linked by ``retry_of``.
+
+    Only ``failed`` and ``unknown`` attempts can be retried. For ``unknown`` the
+    contact may already have been called, so the caller must have asked the user and
+    pass ``confirm_unknown=True``; otherwise ``UnconfirmedRetryError``. An attempt is
+    retried at most once: retrying it again returns the same new attempt and
+    ``created=False`` (no confirmation needed: nobody is dialled), so a double click
+    never dials twice. The call is checked again (its queue or agent may be inactive now).
+    """
+    if not call_attempt_can_retry(attempt):
+        raise InvalidTransitionError(
+            f"Call attempt {attempt.pk} is {attempt.status}; only failed or unknown attempts "
+            "can be retried."
+        )
+    key = f"clicktoagent:retry-of:{attempt.pk}"
+    existing = CallAttempt.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        # Already retried: the same retry, even if the contact or agent changed since.
+        return existing, False
+    if attempt.status == Status.UNKNOWN and not confirm_unknown:
+        raise UnconfirmedRetryError(
+            f"Call attempt {attempt.pk} is unknown: the request may have reached DialogTech, "
+            "so the contact may already have been called. Retry it only once you are sure "
+            "they should be called again, and confirm it."
+        )
+    return call_attempt_get_or_create(
+        **CallRequest.of_attempt(attempt).as_fields(),
+        contact=attempt.contact,
+        contact_ref=attempt.contact_ref,
+        source=source,
+        requested_by=requested_by,
+        idempotency_key=key,
+        retry_of=attempt,
+    )
+
+
+def call_attempt_retry(
+    *,
+    attempt: CallAttempt,
+    source: str,
+    requested_by: AbstractBaseUser | None = None,
+    confirm_unknown: bool = False,
+) -> CallAttempt:
+    """Like :func:`call_attempt_retry_get_or_create`, returning only the new attempt."""
+    return call_attempt_retry_get_or_create(
+        attempt=attempt,
+        source=source,
+        requested_by=requested_by,
+        confirm_unknown=confirm_unknown,
+    )[0]

@@ -1,0 +1,271 @@
+"""Sending one attempt: claim it, send it, record the outcome, or say when to try again.
+
+Nothing here queues a task: :func:`call_attempt_send` returns when the attempt is due
+again, and ``tasks.py`` decides how that later try happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..conf import app_settings, dialogtech_total_timeout
+from ..dialogtech.client import ClickToAgentRequest, get_client
+from ..exceptions import (
+    ConfigurationError,
+    MaybeSentError,
+    NotSentError,
+    RejectedError,
+    SendCancelledError,
+)
+from ..models import CallAttempt
+from . import breaker, rate_limit
+from .hold import Hold
+from .outcome import call_attempt_finish
+from .retry import backoff
+
+logger = logging.getLogger("clicktoagent")
+
+Status = CallAttempt.Status
+# An answer that arrives after the reconciler gave up on the attempt still wins.
+ANSWERABLE = Q(status__in=[Status.DISPATCHING, Status.UNKNOWN], sid="")
+
+
+@dataclass(frozen=True)
+class SendStep:
+    """What one pass of :func:`call_attempt_send` left behind.
+
+    ``retry_at`` is set when the attempt is ``pending`` again and due then (it was held
+    back, or its request certainly never reached DialogTech); ``backoff`` is set only in
+    the second case: the seconds a caller may wait in-process before trying again.
+    """
+
+    attempt: CallAttempt
+    retry_at: datetime | None = None
+    backoff: float | None = None
+
+
+def call_attempt_send(*, attempt_id: int) -> SendStep:
+    """Send a ``pending`` attempt once, at most once, and record the outcome.
+
+    The claim is one conditional UPDATE, so however many workers receive the same
+    attempt only one sends it. A request that certainly never reached DialogTech puts
+    the attempt back to ``pending`` (until ``MAX_TRIES``); anything that may have
+    reached it and gave no usable answer ends ``unknown``. While the circuit breaker is
+    open, or the per-minute request cap is used up, the attempt is not claimed: it
+    stays ``pending`` with ``next_try_at`` set.
+    """
+    status = CallAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
+    if status != Status.PENDING:
+        # Checked before the breaker so a duplicate task never uses up the probe.
+        return SendStep(_not_dispatched(attempt_id))
+    hold = breaker.circuit_hold() or rate_limit.rate_limit_acquire()
+    if hold is not None:
+        return _postpone(attempt_id, hold=hold)
+    claimed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
+        status=Status.DISPATCHING,
+        dispatched_at=timezone.now(),
+        next_try_at=None,
+        tries=F("tries") + 1,
+    )
+    if not claimed:
+        return SendStep(_not_dispatched(attempt_id))
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    started = time.monotonic()
+    logger.info(
+        "call attempt %s dispatching",
+        attempt_id,
+        extra={"attempt_id": attempt_id, "status": attempt.status, "tries": attempt.tries},
+    )
+    try:
+        response = get_client().click_to_agent(
+            _dialogtech_request(attempt), may_send=lambda: _still_ours_to_send(attempt_id)
+        )
+    except SendCancelledError:
+        return SendStep(_finish_not_sent_too_late(attempt, started=started))
+    except NotSentError as err:
+        breaker.circuit_record_not_sent()
+        if attempt.tries >= app_settings.MAX_TRIES:
+            error = f"{err} Gave up after {attempt.tries} tries."
+            return SendStep(_finish(attempt, Status.FAILED, error=error, started=started))
+        return _release_for_retry(attempt, retry_after=err.retry_after, reason=str(err))
+    except (ConfigurationError, RejectedError) as err:
+        if isinstance(err, RejectedError):
+            breaker.circuit_record_reached()
+        return SendStep(_finish(attempt, Status.FAILED, error=str(err), started=started))
+    except MaybeSentError as err:
+        breaker.circuit_record_reached()
+        return SendStep(_finish(attempt, Status.UNKNOWN, error=str(err), started=started))
+    except Exception as err:
+        # A bug of ours after the claim: we cannot tell whether the call went out.
+        logger.exception(
+            "unexpected error dispatching call attempt %s",
+            attempt_id,
+            extra={"attempt_id": attempt_id},
+        )
+        error = f"Unexpected error while placing the call ({type(err).__name__})."
+        return SendStep(_finish(attempt, Status.UNKNOWN, error=error, started=started))
+    breaker.circuit_record_reached()
+    return SendStep(
+        _finish(
+            attempt,
+            Status.PLACED if response.ok else Status.FAILED,
+            sid=response.sid if response.ok else "",
+            result=response.result,
+            result_description=response.result_description,
+            started=started,
+        )
+    )
+
+
+def _dialogtech_request(attempt: CallAttempt) -> ClickToAgentRequest:
+    """The stored call as DialogTech takes it (the client knows nothing of models)."""
+    return ClickToAgentRequest(
+        queue_id=attempt.queue.queue_id,
+        agent_id=attempt.agent.agent_id,
+        phone_to_call=attempt.phone_to_call,
+        first_callerid=attempt.first_callerid,
+        second_callerid=attempt.second_callerid,
+        record=attempt.record,
+        warning=attempt.warning,
+    )
+
+
+def dispatching_lost_after() -> float:
+    """Seconds after its claim when the reconciler gives a ``dispatching`` attempt up as
+    lost: the longest a request may take, plus ``RECONCILE_DISPATCHING_MARGIN``."""
+    return dialogtech_total_timeout() + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+
+
+def _still_ours_to_send(attempt_id: int) -> bool:
+    """Asked right before the request is written: is the claim fresh enough to send?
+
+    A request must start within ``RECONCILE_DISPATCHING_MARGIN`` of the claim, so that
+    even at its total timeout it ends before the reconciler's cut-off: a worker that
+    stalled (paused VM, stopped process) never sends an attempt the reconciler has
+    given up on, or is about to.
+    """
+    window = float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+    return CallAttempt.objects.filter(
+        pk=attempt_id,
+        status=Status.DISPATCHING,
+        dispatched_at__gte=timezone.now() - timedelta(seconds=window),
+    ).exists()
+
+
+def _finish_not_sent_too_late(attempt: CallAttempt, *, started: float) -> CallAttempt:
+    """The worker resumed too long after its claim and sent nothing: the attempt fails
+    (a retry is safe), unless the reconciler already closed it."""
+    window = float(app_settings.RECONCILE_DISPATCHING_MARGIN)
+    error = (
+        f"Not sent: this worker was held up for more than {window:g} s between claiming "
+        "the attempt and sending it (RECONCILE_DISPATCHING_MARGIN), so it sent nothing. "
+        "The contact was not called; retry it to place the call."
+    )
+    call_attempt_finish(
+        attempt, where=Q(status=Status.DISPATCHING), status=Status.FAILED, error=error
+    )
+    logger.warning(
+        "call attempt %s not sent: its worker was held up after claiming it",
+        attempt.pk,
+        extra={
+            "attempt_id": attempt.pk,
+            "status": attempt.status,
+            "tries": attempt.tries,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    return attempt
+
+
+def _finish(
+    attempt: CallAttempt,
+    status: str,
+    *,
+    started: float,
+    sid: str = "",
+    result: str = "",
+    result_description: str = "",
+    error: str = "",
+) -> CallAttempt:
+    call_attempt_finish(
+        attempt,
+        where=ANSWERABLE,
+        status=status,
+        sid=sid,
+        result=result,
+        result_description=result_description,
+        error=error,
+    )
+    logger.info(
+        "call attempt %s %s",
+        attempt.pk,
+        attempt.status,
+        extra={
+            "attempt_id": attempt.pk,
+            "status": attempt.status,
+            "sid": attempt.sid,
+            "tries": attempt.tries,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    return attempt
+
+
+def _not_dispatched(attempt_id: int) -> CallAttempt:
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    logger.info(
+        "call attempt %s not dispatched: it is %s",
+        attempt_id,
+        attempt.status,
+        extra={"attempt_id": attempt_id, "status": attempt.status},
+    )
+    return attempt
+
+
+def _release_for_retry(attempt: CallAttempt, *, retry_after: float | None, reason: str) -> SendStep:
+    """Put a never-sent attempt back to ``pending`` for another try, after a backoff
+    (DialogTech's ``Retry-After`` when it gave one)."""
+    delay = backoff(
+        attempt.tries,
+        first=float(app_settings.RETRY_BACKOFF),
+        most=float(app_settings.RETRY_BACKOFF_MAX),
+        retry_after=retry_after,
+    )
+    next_try_at = timezone.now() + timedelta(seconds=delay)
+    released = CallAttempt.objects.filter(pk=attempt.pk, status=Status.DISPATCHING).update(
+        status=Status.PENDING, next_try_at=next_try_at, error=reason
+    )
+    if not released:
+        # The reconciler gave up on it meanwhile: never send it again.
+        return SendStep(CallAttempt.objects.get(pk=attempt.pk))
+    logger.info(
+        "call attempt %s not sent (%s); retrying in %.1f s",
+        attempt.pk,
+        reason,
+        delay,
+        extra={"attempt_id": attempt.pk, "status": Status.PENDING, "tries": attempt.tries},
+    )
+    return SendStep(CallAttempt.objects.get(pk=attempt.pk), retry_at=next_try_at, backoff=delay)
+
+
+def _postpone(attempt_id: int, *, hold: Hold) -> SendStep:
+    """Leave an unclaimed attempt ``pending`` until ``hold.retry_at`` (``next_try_at``)."""
+    next_try_at = datetime.fromtimestamp(hold.retry_at, tz=UTC)
+    postponed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
+        next_try_at=next_try_at
+    )
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    logger.info(
+        "call attempt %s postponed until %s: %s",
+        attempt_id,
+        next_try_at.isoformat(),
+        hold.reason,
+        extra={"attempt_id": attempt_id, "status": attempt.status, "tries": attempt.tries},
+    )
+    return SendStep(attempt, retry_at=next_try_at if postponed else None)
