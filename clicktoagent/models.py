@@ -305,3 +305,6 @@ class ThrottleCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.hits}"
+
+
+from .crm.models import CrmWriteback  # noqa: E402,F401  (the CRM write-back's model)
