@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .. import selectors, services
+from ..crm.admin import CrmWritebackAdminMixin
 from ..exceptions import InvalidTransitionError
 from ..models import PLACE_CALL_PERMISSION, Agent, CallAttempt, Queue
 from ..outcomes import OutcomeSummary, attempt_reason, status_badge
@@ -122,7 +123,7 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
 
 
 @admin.register(CallAttempt)
-class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
+class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
     list_display = [
         "created_at",
         "contact_display",
