@@ -50,6 +50,12 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
+# The stand-ins' credentials in the demo (``clicktoagent_sandbox --crm``): not secrets.
+STANDIN_HUBSPOT_TOKEN = "standin-hubspot-token"  # noqa: S105
+STANDIN_SALESFORCE_CLIENT_ID = "standin-salesforce-client-id"
+STANDIN_SALESFORCE_CLIENT_SECRET = "standin-salesforce-client-secret"  # noqa: S105
+STANDIN_PIPEDRIVE_TOKEN = "standin-pipedrive-token"  # noqa: S105
+
 FAULTS = ("unauthorized", "rate_limited", "server_error", "hang", "timeout_after_create")
 OPERATIONS = ("create", "lookup", "token", "any")
 
