@@ -515,6 +515,13 @@ class SalesforceStandIn(StandInServer):
         self.known = known
         self._next_id = 0
 
+    def reset(self) -> None:
+        """Forget records, requests, faults, and every token issued."""
+        super().reset()
+        with self._lock:
+            self._tokens.clear()
+            self.tokens_issued = 0
+
     def expire_tokens(self) -> None:
         """Every access token issued so far is refused from now on (401)."""
         with self._lock:

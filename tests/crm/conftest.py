@@ -49,7 +49,7 @@ def _pipedrive_server() -> Iterator[PipedriveStandIn]:
 
 @pytest.fixture
 def crm(
-    webhook_settings: SandboxServer,
+    webhook_settings: SandboxServer,  # noqa: F811  (the fixture imported above)
     settings: Any,
     _hubspot_server: HubSpotStandIn,
     _salesforce_server: SalesforceStandIn,
