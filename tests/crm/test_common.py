@@ -182,8 +182,8 @@ def test_concurrent_finishes_and_tasks_make_one_activity(crm, demo_data, setting
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     try:
         attempts = [place(f"hubspot:contact:{500 + i}") for i in range(3)]
-        for attempt in attempts:
-            call_attempt_dispatch(attempt_id=attempt.pk)
+        attempts = [call_attempt_dispatch(attempt_id=attempt.pk) for attempt in attempts]
+        assert {attempt.status for attempt in attempts} == {"placed"}
         CrmWriteback.objects.all().delete()
 
         for attempt in attempts:
