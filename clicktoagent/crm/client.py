@@ -244,6 +244,20 @@ def never_sent(err: BaseException) -> bool:
     return False
 
 
+def cause_name(err: BaseException) -> str:
+    """The name of the error under library wrappers (``MaxRetryError.reason``, requests'
+    ``ConnectionError`` around urllib3's), for messages."""
+    current: BaseException = err
+    for _ in range(5):
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException) and current.args:
+            inner = current.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return type(current).__name__
+
+
 def host_of(url: str) -> str:
     """Host and port of ``url``, for messages (never a user:password or a path)."""
     parts = urlsplit(url)
@@ -345,5 +359,5 @@ class RequestsCrmClient(CrmClient):
 
 def _transport_reason(client: RequestsCrmClient, err: BaseException) -> str:
     if never_sent(err):
-        return f"Could not connect to {client.name} at {client.host} ({type(err).__name__})"
-    return f"The connection to {client.name} at {client.host} failed ({type(err).__name__})"
+        return f"Could not connect to {client.name} at {client.host} ({cause_name(err)})"
+    return f"The connection to {client.name} at {client.host} failed ({cause_name(err)})"

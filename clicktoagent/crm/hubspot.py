@@ -25,6 +25,7 @@ from .client import (
     CrmMaybeWrittenError,
     CrmNotWrittenError,
     CrmRefusedError,
+    cause_name,
     host_of,
     never_sent,
 )
@@ -141,19 +142,17 @@ class HubSpotClient(CrmClient):
     def _transport_error(
         self, err: BaseException, what: str, *, creates: bool
     ) -> CrmNotWrittenError | CrmMaybeWrittenError:
+        cause = cause_name(err)
         if never_sent(err):
             return CrmNotWrittenError(
-                f"Could not connect to HubSpot at {self.host} {what} ({type(err).__name__}); "
-                "nothing was sent."
+                f"Could not connect to HubSpot at {self.host} {what} ({cause}); nothing was sent."
             )
         if creates:
             return CrmMaybeWrittenError(
-                f"HubSpot at {self.host} gave no answer {what} ({type(err).__name__}); the "
-                "call may have been logged."
+                f"HubSpot at {self.host} gave no answer {what} ({cause}); the call may have "
+                "been logged."
             )
-        return CrmNotWrittenError(
-            f"HubSpot at {self.host} gave no answer {what} ({type(err).__name__})."
-        )
+        return CrmNotWrittenError(f"HubSpot at {self.host} gave no answer {what} ({cause}).")
 
 
 def call_properties(activity: CallActivity) -> dict[str, str]:
