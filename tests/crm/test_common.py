@@ -423,3 +423,41 @@ def test_checks_report_half_configured_salesforce_and_bad_values(settings) -> No
 def test_checks_say_nothing_while_write_back_is_off() -> None:
     ids = {message.id or "" for message in run_checks()}
     assert not {i for i in ids if i.startswith(("clicktoagent.E30", "clicktoagent.W30"))}
+
+
+# -- only the configured base URLs -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_proxies_from_the_environment_are_ignored(crm, demo_data, monkeypatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens: would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    place("hubspot:contact:501")
+    place("salesforce:Lead:00Q5g00000AbCdEAAZ")
+    place("pipedrive:person:7")
+    assert {w.status for w in CrmWriteback.objects.all()} == {Status.WRITTEN}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redirects_are_never_followed(crm, demo_data, settings) -> None:
+    from tests.webhooks.conftest import serve_callbacks
+
+    with serve_callbacks() as target, serve_callbacks() as redirector:
+        redirector.statuses = [307, 307]
+        redirector.redirect_to = target.url
+        base = f"http://127.0.0.1:{redirector.port}"
+        settings.CLICKTOAGENT = {
+            **settings.CLICKTOAGENT,
+            "HUBSPOT_API_BASE_URL": base,
+            "PIPEDRIVE_API_BASE_URL": base,
+        }
+        place("hubspot:contact:501")
+        place("pipedrive:person:7")
+        assert len(redirector.received) == 2
+        assert target.received == []  # the credentials never went elsewhere
+    for writeback in CrmWriteback.objects.all():
+        assert writeback.status == Status.FAILED
+        assert "redirect (HTTP 307)" in writeback.last_error
+        assert "not followed" in writeback.last_error
