@@ -13,6 +13,8 @@ class ClickToAgentConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, conf  # noqa: F401  (registers checks and the settings reloader)
+        from .crm import checks as crm_checks  # noqa: F401
+        from .crm import receivers as crm_receivers  # noqa: F401  (CRM write-back)
         from .dialogtech.redact import install_log_redaction
         from .webhooks import (
             providers,  # noqa: F401  (their settings, parsers and checks)

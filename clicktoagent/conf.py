@@ -97,10 +97,29 @@ DEFAULTS: dict[str, Any] = {
     # Failed webhook authentications per client address (REMOTE_ADDR) and minute; past
     # it the address gets 429 without its credential being checked. 0 turns it off.
     "WEBHOOK_AUTH_FAILURES_PER_MINUTE": 20,
+    # CRM write-back (docs/crm.md): a finished call is logged on the record its
+    # contact_ref names; each provider's write-back is on when its credentials are set.
+    "HUBSPOT_ACCESS_TOKEN": "",  # private app access token (Bearer)
+    "HUBSPOT_API_BASE_URL": "https://api.hubapi.com",  # HubSpot's API, or a stand-in
+    "SALESFORCE_INSTANCE_URL": "",  # e.g. https://example.my.salesforce.com
+    "SALESFORCE_CLIENT_ID": "",  # the connected app's consumer key
+    "SALESFORCE_CLIENT_SECRET": "",  # the connected app's consumer secret
+    "SALESFORCE_API_VERSION": "65.0",  # REST API version of /services/data/vXX.X/
+    "PIPEDRIVE_API_TOKEN": "",  # a user's API token (x-api-token header)
+    "PIPEDRIVE_API_BASE_URL": "https://api.pipedrive.com",  # Pipedrive's API, or a stand-in
+    "CRM_WRITEBACK_TIMEOUT": 10.0,  # seconds one request to a CRM may take in all
+    "CRM_WRITEBACK_MAX_TRIES": 5,  # tries of one write-back before it is failed
 }
 
-# Keys that hold secrets: never shown, logged or stored.
-SECRET_KEYS: set[str] = {"ACCESS_KEY", "SECRET_ACCESS_KEY"}
+# Keys that hold secrets: never shown, logged or stored. Webhook providers add theirs
+# through register_settings; the CRM write-back keys are declared above.
+SECRET_KEYS: set[str] = {
+    "ACCESS_KEY",
+    "SECRET_ACCESS_KEY",
+    "HUBSPOT_ACCESS_TOKEN",
+    "SALESFORCE_CLIENT_SECRET",
+    "PIPEDRIVE_API_TOKEN",
+}
 
 
 class AppSettings:

@@ -196,6 +196,19 @@ CLICKTOAGENT = {
     "SALESFORCE_WEBHOOK_TOKEN": env.list("SALESFORCE_WEBHOOK_TOKEN", default=[]),
     "PIPEDRIVE_WEBHOOK_USER": env.str("PIPEDRIVE_WEBHOOK_USER", default=""),
     "PIPEDRIVE_WEBHOOK_PASSWORD": env.str("PIPEDRIVE_WEBHOOK_PASSWORD", default=""),
+    # CRM write-back (docs/crm.md): each provider's is on once its credentials are set.
+    "HUBSPOT_ACCESS_TOKEN": env.str("HUBSPOT_ACCESS_TOKEN", default=""),
+    "HUBSPOT_API_BASE_URL": env.str("HUBSPOT_API_BASE_URL", default="https://api.hubapi.com"),
+    "SALESFORCE_INSTANCE_URL": env.str("SALESFORCE_INSTANCE_URL", default=""),
+    "SALESFORCE_CLIENT_ID": env.str("SALESFORCE_CLIENT_ID", default=""),
+    "SALESFORCE_CLIENT_SECRET": env.str("SALESFORCE_CLIENT_SECRET", default=""),
+    "SALESFORCE_API_VERSION": env.str("SALESFORCE_API_VERSION", default="65.0"),
+    "PIPEDRIVE_API_TOKEN": env.str("PIPEDRIVE_API_TOKEN", default=""),
+    "PIPEDRIVE_API_BASE_URL": env.str(
+        "PIPEDRIVE_API_BASE_URL", default="https://api.pipedrive.com"
+    ),
+    "CRM_WRITEBACK_TIMEOUT": env.float("CRM_WRITEBACK_TIMEOUT", default=10.0),
+    "CRM_WRITEBACK_MAX_TRIES": env.int("CRM_WRITEBACK_MAX_TRIES", default=5),
     "CONTACT_FIELDS": {
         "sid": "last_call_sid",
         "result_description": "last_call_result",

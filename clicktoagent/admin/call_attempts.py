@@ -26,6 +26,7 @@ from ..calls.services import (
     call_attempt_cancel,
     call_attempt_retry,
 )
+from ..crm.admin import CrmWritebackAdminMixin
 from ..exceptions import InvalidTransitionError
 from ..models import PLACE_CALL_PERMISSION, CallAttempt
 from . import charts
@@ -36,7 +37,7 @@ Status = CallAttempt.Status
 
 
 @admin.register(CallAttempt)
-class CallAttemptAdmin(admin.ModelAdmin[CallAttempt]):
+class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
     list_display = [
         "created_at",
         "contact_display",

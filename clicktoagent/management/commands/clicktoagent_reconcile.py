@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from ...crm.services import crm_writebacks_reconcile
 from ...dispatch.reconcile import call_attempt_reconcile
 from ...webhooks.tasks import webhook_callbacks_reconcile
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     help = (
         "Queue again pending call attempts whose task was lost, and mark attempts whose "
         "worker was lost mid-call as unknown (never dialled again); send again the webhook "
-        "callbacks whose next try is due."
+        "callbacks and CRM write-backs whose next try is due."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -86,8 +87,14 @@ class Command(BaseCommand):
             dispatching_after=options["dispatching_after"],
         )
         callbacks = webhook_callbacks_reconcile(pending_after=options["pending_after"])
+        writebacks = crm_writebacks_reconcile(pending_after=options["pending_after"])
         idle = not (
-            report.requeued or report.marked_unknown or callbacks.requeued or callbacks.failed
+            report.requeued
+            or report.marked_unknown
+            or callbacks.requeued
+            or callbacks.failed
+            or writebacks.requeued
+            or writebacks.closed
         )
         verbosity: int = options["verbosity"]
         if verbosity >= 2 or (verbosity >= 1 and not (idle and quiet_when_idle)):
@@ -95,5 +102,7 @@ class Command(BaseCommand):
                 f"queued again: {len(report.requeued)}; "
                 f"marked unknown: {len(report.marked_unknown)}; "
                 f"callbacks queued again: {len(callbacks.requeued)}; "
-                f"callbacks given up: {len(callbacks.failed)}"
+                f"callbacks given up: {len(callbacks.failed)}; "
+                f"CRM write-backs queued again: {len(writebacks.requeued)}; "
+                f"CRM write-backs given up: {len(writebacks.closed)}"
             )

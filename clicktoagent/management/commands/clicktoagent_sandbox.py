@@ -2,6 +2,8 @@
 
 Thin wrapper over :mod:`clicktoagent.dialogtech.sandbox`: it loads the account file,
 prints the URL to use as ``DIALOGTECH_BASE_URL`` and serves until Ctrl-C or SIGTERM.
+With ``--crm`` it also serves the CRM stand-ins of :mod:`clicktoagent.crm.standins`
+and prints the settings that point the write-back at them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...crm.standins import (
+    STANDIN_HUBSPOT_TOKEN,
+    STANDIN_PIPEDRIVE_TOKEN,
+    STANDIN_SALESFORCE_CLIENT_ID,
+    STANDIN_SALESFORCE_CLIENT_SECRET,
+    HubSpotStandIn,
+    PipedriveStandIn,
+    SalesforceStandIn,
+    StandInServer,
+)
 from ...dialogtech.sandbox import AccountError, SandboxServer, load_account
 
 DEFAULT_ACCOUNT = Path("fixtures") / "sandbox_account.json"
@@ -21,6 +33,29 @@ DEFAULT_ACCOUNT = Path("fixtures") / "sandbox_account.json"
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def standin_settings(standins: list[StandInServer]) -> list[tuple[str, str]]:
+    """The environment that points the CRM write-back at the stand-ins."""
+    values: list[tuple[str, str]] = []
+    for standin in standins:
+        if isinstance(standin, HubSpotStandIn):
+            values += [
+                ("HUBSPOT_API_BASE_URL", standin.url),
+                ("HUBSPOT_ACCESS_TOKEN", STANDIN_HUBSPOT_TOKEN),
+            ]
+        elif isinstance(standin, SalesforceStandIn):
+            values += [
+                ("SALESFORCE_INSTANCE_URL", standin.url),
+                ("SALESFORCE_CLIENT_ID", STANDIN_SALESFORCE_CLIENT_ID),
+                ("SALESFORCE_CLIENT_SECRET", STANDIN_SALESFORCE_CLIENT_SECRET),
+            ]
+        elif isinstance(standin, PipedriveStandIn):
+            values += [
+                ("PIPEDRIVE_API_BASE_URL", standin.url),
+                ("PIPEDRIVE_API_TOKEN", STANDIN_PIPEDRIVE_TOKEN),
+            ]
+    return values
 
 
 class Command(BaseCommand):
@@ -36,12 +71,45 @@ class Command(BaseCommand):
             "--port", type=int, default=8099, help="Port to listen on (0 picks a free one)."
         )
         parser.add_argument(
+            "--crm",
+            action="store_true",
+            help="Also serve stand-ins of the HubSpot, Salesforce and Pipedrive APIs for the "
+            "CRM write-back, on --crm-port, +1 and +2; prints the settings that point at them.",
+        )
+        parser.add_argument(
+            "--crm-port",
+            type=int,
+            default=8098,
+            help="Port of the HubSpot stand-in (Salesforce and Pipedrive: the next two; 0 "
+            "picks free ones).",
+        )
+        parser.add_argument(
             "--account",
             default=None,
             metavar="FILE",
             help=f"Sandbox account JSON (default: {DEFAULT_ACCOUNT}, relative to the "
             "current directory).",
         )
+
+    def _crm_standins(self, host: str, port: int) -> list[StandInServer]:
+        if port != 0 and not 0 < port <= 65533:
+            raise CommandError(f"--crm-port must be 0, or between 1 and 65533, got {port}")
+        ports = [0, 0, 0] if port == 0 else [port, port + 1, port + 2]
+        try:
+            return [
+                HubSpotStandIn(token=STANDIN_HUBSPOT_TOKEN, host=host, port=ports[0]),
+                SalesforceStandIn(
+                    client_id=STANDIN_SALESFORCE_CLIENT_ID,
+                    client_secret=STANDIN_SALESFORCE_CLIENT_SECRET,
+                    host=host,
+                    port=ports[1],
+                ),
+                PipedriveStandIn(token=STANDIN_PIPEDRIVE_TOKEN, host=host, port=ports[2]),
+            ]
+        except OSError as err:
+            raise CommandError(
+                f"cannot listen on {host}:{port} for the CRM stand-ins: {err.strerror or err}"
+            ) from None
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]
@@ -58,15 +126,22 @@ class Command(BaseCommand):
         except OSError as err:
             raise CommandError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
+        standins = self._crm_standins(host, options["crm_port"]) if options["crm"] else []
         in_main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
         try:
             self.stdout.write(f"DIALOGTECH_BASE_URL={server.url}")
+            for standin in standins:
+                standin.start()
+            for name, value in standin_settings(standins):
+                self.stdout.write(f"{name}={value}")
             self.stdout.flush()
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            for standin in standins:
+                standin.stop()
             server.stop()
             if in_main_thread:
                 signal.signal(signal.SIGTERM, previous)
