@@ -29,6 +29,15 @@ $PY manage.py demo_setup --skip-checks
 $PY manage.py clicktoagent_sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" \
     --crm --crm-port "$CRM_PORT" &
 SANDBOX_PID=$!
+# Wait for the emulator; stop here if it could not start (e.g. a port already taken).
+for _ in $(seq 1 50); do
+  kill -0 "$SANDBOX_PID" 2>/dev/null || { echo "The emulator did not start (see above)." >&2; exit 1; }
+  $PY - "$SANDBOX_PORT" 2>/dev/null <<'PYCHECK' && break
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2).close()
+PYCHECK
+  sleep 0.2
+done
 # Sends attempts held back (e.g. by an open circuit breaker) once DialogTech is reachable.
 $PY manage.py clicktoagent_reconcile --every 30 --skip-checks &
 RECONCILER_PID=$!
