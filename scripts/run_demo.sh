@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Starts the demo: the DialogTech emulator on 127.0.0.1:8099, the CRM stand-ins on
-# 127.0.0.1:8098-8100 (HubSpot, Salesforce, Pipedrive) and Django on 127.0.0.1:8000.
+# 127.0.0.1:8100-8102 (HubSpot, Salesforce, Pipedrive) and Django on 127.0.0.1:8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 SANDBOX_PORT=${SANDBOX_PORT:-8099}
 WEB_PORT=${WEB_PORT:-8000}
-CRM_PORT=${CRM_PORT:-8098}
+CRM_PORT=${CRM_PORT:-8100}
 
 # The emulator's own account (fixtures/sandbox_account.json) holds these keys.
 export DJANGO_DEBUG=${DJANGO_DEBUG:-true}

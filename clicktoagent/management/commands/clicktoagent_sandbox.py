@@ -79,7 +79,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--crm-port",
             type=int,
-            default=8098,
+            default=8100,
             help="Port of the HubSpot stand-in (Salesforce and Pipedrive: the next two; 0 "
             "picks free ones).",
         )
