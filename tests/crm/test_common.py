@@ -19,7 +19,6 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
-from django_tasks import default_task_backend, task_backends
 
 from clicktoagent.crm.refs import ContactRefError, CrmRecord, parse_contact_ref
 from clicktoagent.crm.services import (
@@ -29,6 +28,7 @@ from clicktoagent.crm.services import (
 )
 from clicktoagent.models import CallAttempt, CrmWriteback
 from clicktoagent.services import call_attempt_create, call_attempt_dispatch
+from clicktoagent.taskcompat import DUMMY_BACKEND, task_backends
 from tests.conftest import ROOT, run_together
 from tests.crm.conftest import (
     ALL_SECRETS,
@@ -136,7 +136,7 @@ def test_a_second_finish_changes_nothing(crm, demo_data) -> None:
 def test_a_queueing_backend_writes_back_in_its_task_not_in_the_request(
     crm, demo_data, settings
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
     task_backends["default"].clear()  # type: ignore[attr-defined]
     try:
         attempt = place("hubspot:contact:501")
@@ -145,12 +145,12 @@ def test_a_queueing_backend_writes_back_in_its_task_not_in_the_request(
         writeback = the_writeback()
         assert writeback.status == Status.PENDING
         assert crm["hubspot"].records == []  # queued, not written in the finishing process
-        queued = [r for r in default_task_backend.results if "write_back" in r.task.name]  # type: ignore[attr-defined]
+        queued = [r for r in task_backends["default"].results if "write_back" in r.task.name]  # type: ignore[attr-defined]
         assert len(queued) == 1
 
         crm["hubspot"].add_fault("server_error")
         assert crm_writeback_write(writeback_id=writeback.pk) == Status.PENDING
-        retries = [r for r in default_task_backend.results if "write_back" in r.task.name]  # type: ignore[attr-defined]
+        retries = [r for r in task_backends["default"].results if "write_back" in r.task.name]  # type: ignore[attr-defined]
         assert len(retries) == 2
         assert retries[-1].task.run_after is not None  # deferred, never a sleep
         writeback.refresh_from_db()
@@ -178,7 +178,7 @@ def test_a_hanging_crm_holds_the_webhook_response_only_for_the_timeout(crm, demo
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_finishes_and_tasks_make_one_activity(crm, demo_data, settings) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
     try:
         attempts = [place(f"hubspot:contact:{500 + i}") for i in range(3)]
         attempts = [call_attempt_dispatch(attempt_id=attempt.pk) for attempt in attempts]
