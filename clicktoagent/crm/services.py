@@ -28,6 +28,7 @@ from ..conf import app_settings
 from ..dispatch.retry import backend_can_defer, backoff
 from ..exceptions import InvalidTransitionError
 from ..models import CallAttempt, CrmProvider, CrmUserMapping, CrmWriteback
+from ..taskcompat import task
 from .client import (
     CallActivity,
     CrmClient,
@@ -145,10 +146,14 @@ def crm_writeback_schedule(*, attempt: CallAttempt) -> CrmWriteback | None:
     return writeback
 
 
+@task()
+def write_back_call_attempt(writeback_id: int) -> str:
+    """Log a finished attempt as a call activity on its CRM record (one try)."""
+    return crm_writeback_write(writeback_id=writeback_id)
+
+
 def _enqueue(*, writeback_id: int, run_after: datetime | None = None) -> None:
     """Queue one try. A failure to queue leaves it ``pending`` for the reconciler."""
-    from .tasks import write_back_call_attempt
-
     task = write_back_call_attempt.using(
         backend=app_settings.TASK_BACKEND,
         queue_name=app_settings.TASK_QUEUE_NAME,
