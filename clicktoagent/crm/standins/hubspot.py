@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from .base import (
     Reply,
+    StandInOptions,
     StandInServer,
     _bearer,
     _json_object,
@@ -41,13 +42,10 @@ class HubSpotStandIn(StandInServer):
         self,
         *,
         token: str,
-        known: dict[str, set[str]] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        **options: Unpack[StandInOptions],
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(**options)
         self._token = token
-        self.known = known
         self._next_id = 9000000
 
     def operation(self, method: str, path: str) -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from .base import (
     Reply,
+    StandInOptions,
     StandInServer,
     _json_object,
     _known,
@@ -35,13 +36,10 @@ class PipedriveStandIn(StandInServer):
         self,
         *,
         token: str,
-        known: dict[str, set[str]] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        **options: Unpack[StandInOptions],
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(**options)
         self._token = token
-        self.known = known
 
     def operation(self, method: str, path: str) -> str | None:
         return "create" if method == "POST" and path == "/api/v1/callLogs" else None
