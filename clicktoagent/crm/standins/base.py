@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import json
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from ...loopback import LoopbackServer
@@ -53,6 +54,7 @@ class StandInServer(LoopbackServer):
     """A CRM stand-in on ``host:port`` (port 0 picks a free one), bound on construction."""
 
     name: ClassVar[str] = "CRM"
+    id_base: ClassVar[int] = 0  # records get ids id_base + 1, id_base + 2, ...
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class StandInServer(LoopbackServer):
         self.records: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._stopping = threading.Event()
+        self._next_id = self.id_base
         super().__init__(
             _HTTPServer((host, port), self), thread_name=f"clicktoagent-{self.name.lower()}-standin"
         )
@@ -77,6 +80,11 @@ class StandInServer(LoopbackServer):
 
     def _wake(self) -> None:
         self._stopping.set()
+
+    def _new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
 
     def reset(self) -> None:
         """Forget records, requests and queued faults."""
@@ -226,6 +234,17 @@ class StandInServer(LoopbackServer):
 
     def shown(self, record: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+class TokenStandIn(StandInServer):
+    """A stand-in that authorizes with one API token."""
+
+    def __init__(self, *, token: str, **options: Unpack[StandInOptions]) -> None:
+        super().__init__(**options)
+        self._token = token
+
+    def _is_token(self, given: str) -> bool:
+        return secrets.compare_digest(given.encode(), self._token.encode())
 
 
 class _Refused(Exception):

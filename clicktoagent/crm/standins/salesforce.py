@@ -43,7 +43,6 @@ class SalesforceStandIn(StandInServer):
         self._client_secret = client_secret
         self._tokens: set[str] = set()
         self.tokens_issued = 0
-        self._next_id = 0
 
     def reset(self) -> None:
         """Forget records, requests, faults, and every token issued."""
@@ -148,9 +147,7 @@ class SalesforceStandIn(StandInServer):
             if not _SALESFORCE_ID.match(str(what)):
                 raise _Refused(f"WhatId: id value of incorrect type: {what}")
             on.append(("record", str(what)))
-        with self._lock:
-            self._next_id += 1
-            task_id = f"00T5g{self._next_id:013d}"
+        task_id = f"00T5g{self._new_id():013d}"
         self._store({"Id": task_id, **fields}, on)
         return Reply(201, {"id": task_id, "success": True, "errors": []})
 
