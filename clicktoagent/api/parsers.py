@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from rest_framework import exceptions, status
@@ -20,6 +20,8 @@ from rest_framework.utils import json
 
 from ..conf import app_settings
 from ..jsonsafe import UnsafeJSONError, parse_json
+
+_Context = Mapping[str, Any] | None  # DRF's parser_context
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -46,7 +48,7 @@ def body_size_check(request: Any) -> None:
         raise _too_large(length, limit)
 
 
-def _read_bounded(stream: Any, parser_context: Mapping[str, Any] | None) -> bytes:
+def _read_bounded(stream: Any, parser_context: _Context) -> bytes:
     limit = int(app_settings.API_MAX_BODY_BYTES)
     request = (parser_context or {}).get("request")
     if request is not None:
@@ -57,17 +59,32 @@ def _read_bounded(stream: Any, parser_context: Mapping[str, Any] | None) -> byte
     return raw
 
 
-class BoundedJSONParser(JSONParser):
+class _BoundedParser(BaseParser):
+    """Checks the body's size, then hands it to the parser proper (next in the MRO)."""
+
+    # A multipart body streams files to disk, so only its declared length is checked.
+    streams_body: ClassVar[bool] = False
+
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: _Context = None
+    ) -> Any:
+        if self.streams_body:
+            request = (parser_context or {}).get("request")
+            if request is not None:
+                body_size_check(request)
+            return super().parse(stream, media_type, parser_context)
+        raw = _read_bounded(stream, parser_context)
+        return self.parse_bytes(raw, media_type, parser_context)
+
+    def parse_bytes(self, raw: bytes, media_type: str | None, parser_context: _Context) -> Any:
+        return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+class BoundedJSONParser(_BoundedParser, JSONParser):
     """JSON within ``API_MAX_BODY_BYTES`` and ``JSON_MAX_DEPTH``; the depth is measured
     before parsing, so 50,000 nested ``[`` are a 400, not a ``RecursionError``."""
 
-    def parse(
-        self,
-        stream: Any,
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raw = _read_bounded(stream, parser_context)
+    def parse_bytes(self, raw: bytes, media_type: str | None, parser_context: _Context) -> Any:
         encoding = str((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET))
         try:
             return parse_json(
@@ -81,32 +98,14 @@ class BoundedJSONParser(JSONParser):
             raise exceptions.ParseError(f"JSON parse error - {err}.") from None
 
 
-class BoundedFormParser(FormParser):
+class BoundedFormParser(_BoundedParser, FormParser):
     """A URL-encoded form within ``API_MAX_BODY_BYTES``."""
 
-    def parse(
-        self,
-        stream: Any,
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raw = _read_bounded(stream, parser_context)
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
 
-
-class BoundedMultiPartParser(MultiPartParser):
+class BoundedMultiPartParser(_BoundedParser, MultiPartParser):
     """A multipart form whose declared length is within ``API_MAX_BODY_BYTES``."""
 
-    def parse(
-        self,
-        stream: Any,
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        request = (parser_context or {}).get("request")
-        if request is not None:
-            body_size_check(request)
-        return super().parse(stream, media_type, parser_context)
+    streams_body = True
 
 
 API_PARSERS: Sequence[type[BaseParser]] = (

@@ -6,7 +6,8 @@ request; when it fires, it shuts the request's socket down, which ends whatever 
 write is blocked on it (connect, TLS handshake, waiting for the status line, reading the
 body). :class:`DeadlineAdapter` mounts connections that report their sockets to the
 deadline active in the current thread, and that check it, and the caller's last-moment
-``may_send`` check, right before the request is written.
+``may_send`` check, right before the request is written. :class:`SocketTimer`, the
+timer itself, also bounds the webhook callbacks (``webhooks/outbound.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -33,29 +34,23 @@ class SendRefused(Exception):
     """The caller's ``may_send`` check said no, right before the request was written."""
 
 
-class Deadline:
-    """Ends one request ``seconds`` after it started, whatever it is waiting for.
+class SocketTimer:
+    """Shuts down every socket it watches once ``seconds`` have passed since it was entered.
 
-    Use as a context manager around the request and the reading of its body. ``expired``
-    says whether the deadline cut the request; ``sending`` whether the request had
-    started to be written by then (so it may have reached the server).
+    Shutting a socket down ends whatever read or write is blocked on it, however slowly the
+    other side trickles bytes. ``expired`` says whether the time ran out.
     """
 
-    def __init__(self, seconds: float, *, may_send: Callable[[], bool] | None = None) -> None:
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self.sending = False
-        self._may_send = may_send
         self._lock = threading.Lock()
         self._done = False
         self._sockets: list[socket.socket] = []
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
-        self._previous: Deadline | None = None
 
-    def __enter__(self) -> Deadline:
-        self._previous = current()
-        _local.deadline = self
+    def __enter__(self) -> Self:
         self._timer.start()
         return self
 
@@ -70,7 +65,51 @@ class Deadline:
             self._done = True
             watched, self._sockets = self._sockets, []
         self._timer.cancel()
-        for watcher in watched:
+        self._release(watched)
+
+    def watch(self, sock: socket.socket) -> bool:
+        """Shut ``sock`` down when the time runs out (now, if it has); False once exited."""
+        with self._lock:
+            if self._done:
+                return False
+            self._sockets.append(sock)
+            if self.expired:
+                _shutdown(sock)
+        return True
+
+    def _release(self, sockets: list[socket.socket]) -> None:
+        """Called on exit with the sockets that were watched."""
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+class Deadline(SocketTimer):
+    """Ends one request ``seconds`` after it started, whatever it is waiting for.
+
+    Use as a context manager around the request and the reading of its body. ``expired``
+    says whether the deadline cut the request; ``sending`` whether the request had
+    started to be written by then (so it may have reached the server).
+    """
+
+    def __init__(self, seconds: float, *, may_send: Callable[[], bool] | None = None) -> None:
+        super().__init__(seconds)
+        self.sending = False
+        self._may_send = may_send
+        self._previous: Deadline | None = None
+
+    def __enter__(self) -> Self:
+        self._previous = current()
+        _local.deadline = self
+        return super().__enter__()
+
+    def _release(self, sockets: list[socket.socket]) -> None:
+        for watcher in sockets:
             watcher.close()
         _local.deadline = self._previous
 
@@ -84,13 +123,8 @@ class Deadline:
             watcher = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
         except OSError:
             return  # Already closed: nothing can block on it.
-        with self._lock:
-            if self._done:
-                watcher.close()
-                return
-            self._sockets.append(watcher)
-            if self.expired:
-                _shutdown(watcher)
+        if not self.watch(watcher):
+            watcher.close()
 
     def before_send(self, sock: socket.socket) -> None:
         """Called right before the request is written on the connected ``sock``."""
@@ -101,14 +135,6 @@ class Deadline:
                 raise DeadlinePassedBeforeSending
             self.sending = True
         self.attach(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
 
 
 def current() -> Deadline | None:
@@ -126,8 +152,10 @@ def _allowed(may_send: Callable[[], bool]) -> bool:
 
 
 def _shutdown(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for TLS sockets: it only wakes a blocked read in
+    # the requesting thread and leaves the TLS state to that thread.
     with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _before_send(conn: HTTPConnection) -> None:
@@ -157,13 +185,8 @@ class _HTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _HTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _watch(super()._new_conn())
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _before_send(self)
-        super().request(*args, **kwargs)
+class _HTTPSConnection(_HTTPConnection, HTTPSConnection):
+    """The same hooks; TLS from HTTPSConnection."""
 
 
 class _HTTPConnectionPool(HTTPConnectionPool):

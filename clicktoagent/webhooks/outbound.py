@@ -22,7 +22,6 @@ extension points of requests (``HTTPAdapter.init_poolmanager``) and urllib3
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
 import sys
@@ -30,7 +29,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -41,6 +39,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
 
+from ..dialogtech.deadline import SocketTimer
 from .callback_policy import (
     CallbackAddressError,
     CallbackPolicy,
@@ -54,14 +53,7 @@ USER_AGENT = "django-clicktoagent callback"
 # -- one try: its policy and its total deadline ---------------------------------------------
 
 
-def _shut(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also for TLS sockets: it only wakes a blocked read
-    # in the requesting thread and leaves the TLS state to that thread.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Try:
+class _Try(SocketTimer):
     """One callback try: the policy enforced when connecting, and a total deadline.
 
     When the deadline passes, every socket of the try is shut down, which ends any read
@@ -69,42 +61,12 @@ class _Try:
     """
 
     def __init__(self, policy: CallbackPolicy, seconds: float) -> None:
+        super().__init__(seconds)
         self.policy = policy
-        self.expired = False
         self._expires = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Try:
-        self._timer.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._timer.cancel()
 
     def remaining(self) -> float:
         return max(0.0, self._expires - time.monotonic())
-
-    def track(self, sock: socket.socket) -> None:
-        with self._lock:
-            if not self.expired:
-                self._sockets.append(sock)
-                return
-        _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
 
     def addresses(self, host: str, port: int) -> list[IPAddress]:
         """The checked addresses of ``host``, resolved once, within the deadline."""
@@ -188,7 +150,7 @@ class _PinnedHTTPConnection(HTTPConnection):
             except OSError as err:
                 error = err
                 continue
-            callback_try.track(sock)
+            callback_try.watch(sock)
             sys.audit("http.client.connect", self, self.host, self.port)
             return sock
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import html
 import json
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
+
+from ...loopback import LoopbackServer
 
 # The stand-ins' credentials in the demo (``clicktoagent_sandbox --crm``): not secrets.
 STANDIN_HUBSPOT_TOKEN = "standin-hubspot-token"  # noqa: S105
@@ -40,57 +42,49 @@ class Reply:
     headers: dict[str, str] | None = None
 
 
-class StandInServer:
+class StandInOptions(TypedDict, total=False):
+    """What every stand-in takes besides its credentials."""
+
+    known: dict[str, set[str]] | None  # ids that exist, per object type; None accepts any
+    host: str
+    port: int  # 0 picks a free one
+
+
+class StandInServer(LoopbackServer):
     """A CRM stand-in on ``host:port`` (port 0 picks a free one), bound on construction."""
 
     name: ClassVar[str] = "CRM"
+    id_base: ClassVar[int] = 0  # records get ids id_base + 1, id_base + 2, ...
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        known: dict[str, set[str]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self._lock = threading.RLock()
         self._faults: list[_Fault] = []
+        self.known = known
         self.records: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._httpd = _HTTPServer((host, port), self)
-
-    # -- lifecycle --------------------------------------------------------------------
+        self._next_id = self.id_base
+        super().__init__(
+            _HTTPServer((host, port), self), thread_name=f"clicktoagent-{self.name.lower()}-standin"
+        )
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else host
-        return f"http://{name}:{int(port)}"
+        return self.base
 
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            name=f"clicktoagent-{self.name.lower()}-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
-    def stop(self) -> None:
+    def _wake(self) -> None:
         self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-        self._httpd.server_close()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
 
     def reset(self) -> None:
         """Forget records, requests and queued faults."""
@@ -240,6 +234,17 @@ class StandInServer:
 
     def shown(self, record: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+class TokenStandIn(StandInServer):
+    """A stand-in that authorizes with one API token."""
+
+    def __init__(self, *, token: str, **options: Unpack[StandInOptions]) -> None:
+        super().__init__(**options)
+        self._token = token
+
+    def _is_token(self, given: str) -> bool:
+        return secrets.compare_digest(given.encode(), self._token.encode())
 
 
 class _Refused(Exception):

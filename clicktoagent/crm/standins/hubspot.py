@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from .base import (
     Reply,
-    StandInServer,
+    TokenStandIn,
     _bearer,
     _json_object,
     _known,
@@ -31,24 +30,13 @@ HUBSPOT_CALL_STATUSES = (
 HUBSPOT_CALL_ASSOCIATIONS = {194: "contact", 182: "company", 206: "deal", 220: "ticket"}
 
 
-class HubSpotStandIn(StandInServer):
+class HubSpotStandIn(TokenStandIn):
     """HubSpot's CRM objects API for calls. ``known``: ids per object type that exist
     (``{"contact": {"501"}}``); None accepts any id."""
 
     name = "HubSpot"
 
-    def __init__(
-        self,
-        *,
-        token: str,
-        known: dict[str, set[str]] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        super().__init__(host=host, port=port)
-        self._token = token
-        self.known = known
-        self._next_id = 9000000
+    id_base = 9000000
 
     def operation(self, method: str, path: str) -> str | None:
         if method == "POST" and path == "/crm/v3/objects/calls":
@@ -58,7 +46,7 @@ class HubSpotStandIn(StandInServer):
         return None
 
     def authorized(self, headers: Any, operation: str) -> bool:
-        return secrets.compare_digest(_bearer(headers).encode(), self._token.encode())
+        return self._is_token(_bearer(headers))
 
     def unauthorized(self) -> Reply:
         return Reply(
@@ -107,9 +95,7 @@ class HubSpotStandIn(StandInServer):
                 if not _known(self.known, object_type, str(to["id"])):
                     raise _Refused(f"No {object_type} with id {to['id']} exists.")
                 on.append((object_type, str(to["id"])))
-        with self._lock:
-            self._next_id += 1
-            call_id = str(self._next_id)
+        call_id = str(self._new_id())
         now = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
         record = self._store(
             {

@@ -8,7 +8,7 @@ from typing import Any
 
 from .base import (
     Reply,
-    StandInServer,
+    TokenStandIn,
     _json_object,
     _known,
     _Refused,
@@ -25,30 +25,18 @@ PIPEDRIVE_OUTCOMES = (
 _PIPEDRIVE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
-class PipedriveStandIn(StandInServer):
+class PipedriveStandIn(TokenStandIn):
     """Pipedrive's call logs API. ``known``: ids that exist per ``person``,
     ``organization`` and ``deal``; None accepts any."""
 
     name = "Pipedrive"
-
-    def __init__(
-        self,
-        *,
-        token: str,
-        known: dict[str, set[str]] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        super().__init__(host=host, port=port)
-        self._token = token
-        self.known = known
 
     def operation(self, method: str, path: str) -> str | None:
         return "create" if method == "POST" and path == "/api/v1/callLogs" else None
 
     def authorized(self, headers: Any, operation: str) -> bool:
         given = str(headers.get("x-api-token", ""))
-        return secrets.compare_digest(given.encode(), self._token.encode())
+        return self._is_token(given)
 
     def unauthorized(self) -> Reply:
         return Reply(

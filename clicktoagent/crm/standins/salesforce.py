@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qs
 
 from .base import (
     Reply,
+    StandInOptions,
     StandInServer,
     _bearer,
     _json_object,
@@ -35,17 +36,13 @@ class SalesforceStandIn(StandInServer):
         *,
         client_id: str,
         client_secret: str,
-        known: dict[str, set[str]] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        **options: Unpack[StandInOptions],
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(**options)
         self._client_id = client_id
         self._client_secret = client_secret
         self._tokens: set[str] = set()
         self.tokens_issued = 0
-        self.known = known
-        self._next_id = 0
 
     def reset(self) -> None:
         """Forget records, requests, faults, and every token issued."""
@@ -150,9 +147,7 @@ class SalesforceStandIn(StandInServer):
             if not _SALESFORCE_ID.match(str(what)):
                 raise _Refused(f"WhatId: id value of incorrect type: {what}")
             on.append(("record", str(what)))
-        with self._lock:
-            self._next_id += 1
-            task_id = f"00T5g{self._next_id:013d}"
+        task_id = f"00T5g{self._new_id():013d}"
         self._store({"Id": task_id, **fields}, on)
         return Reply(201, {"id": task_id, "success": True, "errors": []})
 

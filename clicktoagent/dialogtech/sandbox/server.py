@@ -12,15 +12,14 @@ import math
 import re
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Final, Self, cast
+from typing import Any, Final, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ...loopback import LoopbackServer
 from .account import DTD_FAULT_ENCODINGS, PROCESSING_FAULTS
 from .emulator import MASK, Emulator, Fault, dtd_response, masked, xml_response
 
@@ -40,7 +39,7 @@ _HTML_500: Final = (
 )
 
 
-class SandboxServer(Emulator):
+class SandboxServer(Emulator, LoopbackServer):
     """An in-memory DialogTech account served over HTTP on ``host:port``.
 
     The socket is bound on construction (port 0 picks a free port), so :attr:`url`
@@ -49,90 +48,18 @@ class SandboxServer(Emulator):
     """
 
     def __init__(self, account: Mapping[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(account)
-        self._thread: threading.Thread | None = None
-        self._serving = False
-        self._closed = False
-        self._httpd = _HTTPServer((host, port), self)
-
-    # ---- lifecycle
-
-    @property
-    def host(self) -> str:
-        return str(self._httpd.server_address[0])
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base(self) -> str:
-        host = self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        Emulator.__init__(self, account)
+        httpd = _HTTPServer((host, port), self)
+        LoopbackServer.__init__(
+            self, httpd, thread_name=f"clicktoagent-sandbox-{httpd.server_address[1]}"
+        )
 
     @property
     def url(self) -> str:
         return self.base + API_PATH
 
-    def start(self) -> Self:
-        """Serve in a daemon thread; return self."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("SandboxServer has been stopped")
-            if self._serving:
-                return self
-            self._serving = True
-        self._thread = threading.Thread(
-            target=self._run, name=f"clicktoagent-sandbox-{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self._httpd.serve_forever(poll_interval=0.02)
-        finally:
-            with self._lock:
-                self._serving = False
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until :meth:`stop` (from another thread) or an
-        exception such as ``KeyboardInterrupt``."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("SandboxServer has been stopped")
-            if self._serving:
-                raise RuntimeError("SandboxServer is already serving")
-            self._serving = True
-        self._run()
-
-    def stop(self) -> None:
-        """Stop serving, wake hanging faults and close the socket (idempotent)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            serving = self._serving
+    def _wake(self) -> None:
         self._stopping.set()
-        if serving:
-            self._httpd.shutdown()
-        self._httpd.server_close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<SandboxServer {self.url}>"
