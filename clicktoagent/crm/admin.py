@@ -152,10 +152,13 @@ class CrmWritebackAdminMixin:
             return
         _write_back_again(self, request, writebacks)  # type: ignore[arg-type]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 asks per location (change list, change form); 5.2 has no locations.
+        where: tuple[Any, ...] = () if action_location is None else (action_location,)
+        actions: dict[str, Any] = super().get_actions(request, *where)  # type: ignore[misc]
         if request.user.has_perm(PLACE_CALL_PERMISSION):
-            action = self.get_action("write_back_again")  # type: ignore[attr-defined]
+            action = self.get_action("write_back_again", *where)  # type: ignore[attr-defined]
+            # None where the action is not offered (on Django 6.1: the change form).
             if action is not None:
                 actions["write_back_again"] = action
         return actions

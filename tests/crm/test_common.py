@@ -403,7 +403,8 @@ def test_every_setting_comes_from_the_environment_variable_of_its_name() -> None
     assert values == {**env, "CRM_WRITEBACK_TIMEOUT": 7.5, "CRM_WRITEBACK_MAX_TRIES": 3}
 
 
-def test_checks_report_half_configured_salesforce_and_bad_values(settings) -> None:
+def test_checks_report_half_configured_salesforce_and_bad_values(settings, db) -> None:
+    # db: Django 6.1's model checks ask SQLite whether it supports JSON fields.
     settings.CLICKTOAGENT = {
         **settings.CLICKTOAGENT,
         "SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com",
@@ -417,7 +418,7 @@ def test_checks_report_half_configured_salesforce_and_bad_values(settings) -> No
     assert "clicktoagent.W302" in ids  # plain http to another machine
 
 
-def test_checks_say_nothing_while_write_back_is_off() -> None:
+def test_checks_say_nothing_while_write_back_is_off(db) -> None:
     ids = {message.id or "" for message in run_checks()}
     assert not {i for i in ids if i.startswith(("clicktoagent.E30", "clicktoagent.W30"))}
 
