@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..dispatch.retry import backend_can_defer, backoff
+from ..dispatch.retry import backend_can_defer, backoff, task_enqueue
 from ..exceptions import InvalidTransitionError
 from ..models import CallAttempt, CrmProvider, CrmUserMapping, CrmWriteback
 from ..taskcompat import task
@@ -154,19 +154,13 @@ def write_back_call_attempt(writeback_id: int) -> str:
 
 def _enqueue(*, writeback_id: int, run_after: datetime | None = None) -> None:
     """Queue one try. A failure to queue leaves it ``pending`` for the reconciler."""
-    task = write_back_call_attempt.using(
-        backend=app_settings.TASK_BACKEND,
-        queue_name=app_settings.TASK_QUEUE_NAME,
+    task_enqueue(
+        write_back_call_attempt,
+        what=f"CRM write-back {writeback_id}",
+        logger=logger,
         run_after=run_after,
+        writeback_id=writeback_id,
     )
-    try:
-        task.enqueue(writeback_id=writeback_id)
-    except Exception as err:
-        logger.warning(
-            "could not queue CRM write-back %s (%s); it stays pending for the reconciler",
-            writeback_id,
-            type(err).__name__,
-        )
 
 
 # -- one try -------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""When to try again: one backoff schedule, and whether the task backend can defer.
+"""When to try again: one backoff schedule, whether the task backend can defer, and
+queueing a try so that a failure to queue loses nothing.
 
-Shared by the dispatch of call attempts and the webhook callbacks.
+Shared by the dispatch of call attempts, the webhook callbacks and the CRM write-back.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+from datetime import datetime
+from typing import Any
 
 from ..conf import app_settings
 from ..taskcompat import task_backends
@@ -24,3 +28,30 @@ def backoff(tries: int, *, first: float, most: float, retry_after: float | None 
 def backend_can_defer() -> bool:
     """Whether the dispatch task backend runs a task later (RQ) or only now (immediate)."""
     return bool(task_backends[app_settings.TASK_BACKEND].supports_defer)
+
+
+def task_enqueue(
+    task: Any,
+    *,
+    what: str,
+    logger: logging.Logger,
+    run_after: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Queue ``task`` on the configured backend and queue. A failure to queue is logged
+    and leaves the row ``pending``: ``clicktoagent_reconcile`` queues ``what`` again."""
+    queued = task.using(
+        backend=app_settings.TASK_BACKEND,
+        queue_name=app_settings.TASK_QUEUE_NAME,
+        run_after=run_after,
+    )
+    try:
+        queued.enqueue(**kwargs)
+    except Exception as err:
+        logger.warning(
+            "could not queue %s (%s); it stays pending for the reconciler",
+            what,
+            type(err).__name__,
+            extra=extra,
+        )

@@ -14,7 +14,7 @@ from datetime import datetime
 from ..conf import app_settings
 from ..models import CallAttempt
 from ..taskcompat import task
-from .retry import backend_can_defer
+from .retry import backend_can_defer, task_enqueue
 from .services import call_attempt_send
 
 logger = logging.getLogger("clicktoagent")
@@ -29,20 +29,14 @@ def dispatch_call_attempt(attempt_id: int) -> str:
 def call_attempt_enqueue(*, attempt_id: int, run_after: datetime | None = None) -> None:
     """Queue the dispatch task. A failure to queue leaves the attempt ``pending``:
     ``clicktoagent_reconcile`` queues it again later, so nothing is lost."""
-    queued = dispatch_call_attempt.using(
-        backend=app_settings.TASK_BACKEND,
-        queue_name=app_settings.TASK_QUEUE_NAME,
+    task_enqueue(
+        dispatch_call_attempt,
+        what=f"call attempt {attempt_id}",
+        logger=logger,
         run_after=run_after,
+        extra={"attempt_id": attempt_id},
+        attempt_id=attempt_id,
     )
-    try:
-        queued.enqueue(attempt_id=attempt_id)
-    except Exception as err:
-        logger.warning(
-            "could not queue call attempt %s (%s); it stays pending for the reconciler",
-            attempt_id,
-            type(err).__name__,
-            extra={"attempt_id": attempt_id},
-        )
 
 
 def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..dispatch.retry import backend_can_defer
+from ..dispatch.retry import backend_can_defer, task_enqueue
 from ..models import CallAttempt, WebhookEvent
 from ..taskcompat import task
 from .callbacks import webhook_callback_try
@@ -64,19 +64,14 @@ def webhook_callbacks_schedule(*, attempt: CallAttempt) -> int:
 
 def _callback_enqueue(*, event_id: int, attempt_id: int, run_after: datetime | None = None) -> None:
     """Queue one callback try. A failure to queue leaves it ``pending`` for the reconciler."""
-    task = deliver_webhook_callback.using(
-        backend=app_settings.TASK_BACKEND,
-        queue_name=app_settings.TASK_QUEUE_NAME,
+    task_enqueue(
+        deliver_webhook_callback,
+        what=f"the callback of event {event_id}",
+        logger=logger,
         run_after=run_after,
+        event_id=event_id,
+        attempt_id=attempt_id,
     )
-    try:
-        task.enqueue(event_id=event_id, attempt_id=attempt_id)
-    except Exception as err:
-        logger.warning(
-            "could not queue the callback of event %s (%s); it stays pending for the reconciler",
-            event_id,
-            type(err).__name__,
-        )
 
 
 @dataclass(frozen=True)
