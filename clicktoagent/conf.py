@@ -109,6 +109,30 @@ DEFAULTS: dict[str, Any] = {
     "PIPEDRIVE_API_BASE_URL": "https://api.pipedrive.com",  # Pipedrive's API, or a stand-in
     "CRM_WRITEBACK_TIMEOUT": 10.0,  # seconds one request to a CRM may take in all
     "CRM_WRITEBACK_MAX_TRIES": 5,  # tries of one write-back before it is failed
+    # Safe calling (docs/safe-calling.md): the rules checked before every dial, when an
+    # attempt is created and again right before it is sent. A list of rule codes;
+    # () or None: no rules (for a deployment with its own compliance system).
+    "SAFE_CALLING_RULES": (
+        "calling_hours",
+        "do_not_call",
+        "daily_cap",
+        "recording_consent",
+        "queue_hours",
+    ),
+    # Region code ("US", "US-FL", "CA", "CA-QC", ...) -> entry, over the shipped rules
+    # data (clicktoagent/policy/rules.toml): change any entry, or add one.
+    "SAFE_CALLING_REGIONS": {},
+    # Most attempts that may ring one number in a rolling 24 hours, for every number;
+    # None: only the regions' own caps.
+    "DAILY_CAP_PER_NUMBER": None,
+    # A recorded call to an all-party-consent state without a warning the contact hears:
+    # "adjust" raises warning to 1 and records that it did; "block" refuses the call.
+    "RECORDING_CONSENT": "adjust",
+    # When a time-based rule forbids a call now: "schedule" keeps it pending until the
+    # next allowed moment; "block" ends it blocked. A request may ask for either.
+    "OUTSIDE_HOURS": "schedule",
+    # The contact model's field (or attribute) holding its state or province ("FL", "ON").
+    "CONTACT_REGION_FIELD": "",
 }
 
 # Keys that hold secrets: never shown, logged or stored. Webhook providers add theirs

@@ -5,9 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from .weekly import validate_closed_dates, validate_opening_hours, validate_time_zone
 
 
 class Queue(models.Model):
@@ -18,6 +21,28 @@ class Queue(models.Model):
     )
     name = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
+    # Opening hours (the queue_hours rule of clicktoagent.policy): outside them its agents
+    # are not called. Empty: always open.
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the opening hours, e.g. America/Chicago "
+        "(empty: the site's TIME_ZONE).",
+    )
+    opening_hours = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_opening_hours],
+        help_text='Weekly ranges, e.g. ["mon-fri 09:00-17:30", "sat 10:00-14:00"]; '
+        "empty: always open.",
+    )
+    closed_dates = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_closed_dates],
+        help_text='Whole days the queue is closed, e.g. ["2026-12-25"].',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,6 +86,9 @@ PLACE_CALL_PERMISSION = "clicktoagent.place_call"
 # Django's model permissions: seeing every user's attempts, and acting on every one.
 VIEW_CALL_ATTEMPT_PERMISSION = "clicktoagent.view_callattempt"
 CHANGE_CALL_ATTEMPT_PERMISSION = "clicktoagent.change_callattempt"
+# Skipping the time-based safe-calling rules (calling_hours, queue_hours, daily_cap)
+# with a stated reason.
+OVERRIDE_GUARDRAILS_PERMISSION = "clicktoagent.override_guardrails"
 
 
 class CallAttempt(models.Model):
@@ -73,6 +101,14 @@ class CallAttempt(models.Model):
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Unknown"
         CANCELLED = "cancelled", "Cancelled"
+        # A safe-calling rule forbade it (clicktoagent.policy); stored, never sent.
+        BLOCKED = "blocked", "Blocked"
+
+    class OutsideHours(models.TextChoices):
+        """What to do when a time-based rule forbids the call now."""
+
+        SCHEDULE = "schedule", "Schedule for the next allowed moment"
+        BLOCK = "block", "Block"
 
     class Source(models.TextChoices):
         ADMIN = "admin", "Admin"
@@ -135,13 +171,41 @@ class CallAttempt(models.Model):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
     )
 
+    # Safe calling (clicktoagent.policy): the contact's state or province as the caller
+    # knew it, what to do outside hours, the rules the call broke when it was last
+    # checked ({"rule", "message", "next_allowed_at"}), what the checks changed (e.g.
+    # {"warning": 1}), and the rules a permitted user skipped, who and why.
+    contact_region = models.CharField(
+        max_length=8, blank=True, help_text="e.g. FL or ON: the contact's state or province."
+    )
+    outside_hours = models.CharField(
+        max_length=8, choices=OutsideHours.choices, default=OutsideHours.SCHEDULE
+    )
+    violations = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    adjustments = models.JSONField(default=dict, blank=True)
+    overridden_rules = models.JSONField(default=list, blank=True)
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("place_call", "Can place calls through DialogTech")]
+        permissions = [
+            ("place_call", "Can place calls through DialogTech"),
+            (
+                "override_guardrails",
+                "Can skip calling hours, queue hours and daily caps, with a reason",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["idempotency_key"],
@@ -163,6 +227,7 @@ class CallAttempt(models.Model):
                         "failed",
                         "unknown",
                         "cancelled",
+                        "blocked",
                     ]
                 ),
                 name="clicktoagent_status_valid",
@@ -171,6 +236,8 @@ class CallAttempt(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"], name="clicktoagent_status_created"),
             models.Index(fields=["content_type", "object_id"], name="clicktoagent_contact"),
+            # The daily_cap rule counts a number's recent attempts.
+            models.Index(fields=["phone_to_call", "created_at"], name="clicktoagent_number_recent"),
         ]
 
     def __str__(self) -> str:
@@ -373,3 +440,32 @@ class CrmWriteback(models.Model):
     @property
     def contact_ref(self) -> str:
         return f"{self.provider}:{self.object_type}:{self.object_id}"
+
+
+class DoNotCallEntry(models.Model):
+    """A number that asked never to be called: the do_not_call rule refuses every call
+    to it, with no override. To call it again, delete the entry."""
+
+    phone_number = models.CharField(
+        max_length=20, unique=True, help_text="E.164, e.g. +13125550100."
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    source = models.CharField(
+        max_length=64, blank=True, help_text="Where it came from: admin, api, import, ..."
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    added_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        verbose_name = "do-not-call entry"
+        verbose_name_plural = "do-not-call entries"
+
+    def __str__(self) -> str:
+        return self.phone_number

@@ -160,6 +160,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 _create_rate = env.str("CLICKTOAGENT_API_CREATE_THROTTLE_RATE", default="60/minute")
+# Safe-calling rules (docs/safe-calling.md), comma-separated; "none": no rules. Unset: all.
+_safe_calling = env.str("CLICKTOAGENT_SAFE_CALLING_RULES", default="").strip()
 CLICKTOAGENT = {
     "BASE_URL": env.str("DIALOGTECH_BASE_URL", default="https://secure.dialogtech.com/ibp_api.php"),
     "ACCESS_KEY": env.str("DIALOGTECH_ACCESS_KEY", default=""),
@@ -185,6 +187,17 @@ CLICKTOAGENT = {
     "WEBHOOK_AUTH_FAILURES_PER_MINUTE": env.int(
         "CLICKTOAGENT_WEBHOOK_AUTH_FAILURES_PER_MINUTE", default=20
     ),
+    **(
+        {}
+        if not _safe_calling
+        else {
+            "SAFE_CALLING_RULES": ()
+            if _safe_calling.lower() == "none"
+            else tuple(code.strip() for code in _safe_calling.split(",") if code.strip())
+        }
+    ),
+    "RECORDING_CONSENT": env.str("CLICKTOAGENT_RECORDING_CONSENT", default="adjust"),
+    "OUTSIDE_HOURS": env.str("CLICKTOAGENT_OUTSIDE_HOURS", default="schedule"),
     # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
     "WEBHOOK_SECRET": env.str("CLICKTOAGENT_WEBHOOK_SECRET", default=""),
     # Hosts the generic endpoint's callback_url may name (comma-separated); empty: off.

@@ -122,3 +122,11 @@ def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+@pytest.fixture(autouse=True)
+def _safe_calling_rules(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Tests of other features run with no safe-calling rules (they place calls at any
+    hour); a test marked ``safe_calling`` keeps the configured rules (all, by default)."""
+    if request.node.get_closest_marker("safe_calling") is None:
+        settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "SAFE_CALLING_RULES": ()}

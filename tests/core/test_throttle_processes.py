@@ -136,6 +136,7 @@ def demo_env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CLICKTOAGENT_SAFE_CALLING_RULES": "none",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "TASKS_BACKEND": "immediate",
             "DIALOGTECH_BASE_URL": sandbox.url,
