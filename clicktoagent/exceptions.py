@@ -66,3 +66,7 @@ class IdempotencyConflictError(ClickToAgentError):
     def __init__(self, message: str, *, attempt_id: int) -> None:
         super().__init__(message)
         self.attempt_id = attempt_id
+
+
+class OverrideNotPermittedError(ClickToAgentError):
+    """An ``override_reason`` from a user without ``clicktoagent.override_guardrails``."""

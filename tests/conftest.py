@@ -125,8 +125,16 @@ def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
 
 
 @pytest.fixture(autouse=True)
-def _safe_calling_rules(request: pytest.FixtureRequest, settings: Any) -> None:
+def _safe_calling_rules(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Tests of other features run with no safe-calling rules (they place calls at any
-    hour); a test marked ``safe_calling`` keeps the configured rules (all, by default)."""
+    hour); a test marked ``safe_calling`` keeps the default (all rules). The default is
+    changed, so a test that replaces ``CLICKTOAGENT`` whole still runs without them."""
+    from clicktoagent.conf import DEFAULTS, app_settings
+
     if request.node.get_closest_marker("safe_calling") is None:
-        settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "SAFE_CALLING_RULES": ()}
+        monkeypatch.setitem(DEFAULTS, "SAFE_CALLING_RULES", ())
+    app_settings.reload()
+    yield
+    app_settings.reload()

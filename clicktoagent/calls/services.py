@@ -14,9 +14,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from ..dispatch.outcome import call_attempt_block
 from ..dispatch.tasks import call_attempt_enqueue
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
 from ..models import CallAttempt
+from .guard import SafeCallingOptions, new_attempt_decide
 from .request import CallFields, CallRequest
 
 logger = logging.getLogger("clicktoagent")
@@ -36,6 +38,9 @@ def call_attempt_get_or_create(
     idempotency_key: str | None = None,
     retry_of: CallAttempt | None = None,
     dispatch: bool = True,
+    contact_region: str = "",
+    outside_hours: str | None = None,
+    override_reason: str = "",
     **fields: Unpack[CallFields],
 ) -> tuple[CallAttempt, bool]:
     """Validate and store a ``pending`` attempt, and queue its dispatch once committed.
@@ -45,11 +50,25 @@ def call_attempt_get_or_create(
     Returns ``(attempt, created)``. With an ``idempotency_key`` already used for the
     same request, returns the first attempt and ``created=False`` (nothing is sent
     again); the same key with a different request raises ``IdempotencyConflictError``.
+
+    The safe-calling rules (docs/safe-calling.md) decide what happens to it: sent now;
+    ``pending`` with ``next_try_at`` at the next allowed moment (``outside_hours``
+    "schedule"); or ``blocked``, stored with its ``violations`` and never sent.
+    ``contact_region`` is the contact's state or province (``"FL"``); a user with
+    ``clicktoagent.override_guardrails`` may skip the time rules with an ``override_reason``.
     """
     if source not in CallAttempt.Source.values:
         raise ValueError(f"Unknown source {source!r}")
     if call is None:
         call = CallRequest.validate(**fields)
+    options = SafeCallingOptions.validate(
+        phone_to_call=call.phone_to_call,
+        contact=contact,
+        contact_region=contact_region,
+        outside_hours=outside_hours,
+        override_reason=override_reason,
+        requested_by=requested_by,
+    )
     content_type = ContentType.objects.get_for_model(contact) if contact is not None else None
     object_id = str(contact.pk) if contact is not None else ""
     contact_key = f"{content_type.pk}:{object_id}" if content_type else ""
@@ -75,15 +94,22 @@ def call_attempt_get_or_create(
     attempt.full_clean(exclude=["idempotency_key"], validate_constraints=False)
     try:
         with transaction.atomic():
+            decision = new_attempt_decide(call, options)
+            for name, value in decision.values.items():
+                setattr(attempt, name, value)
             attempt.save()
             logger.info(
                 "call attempt %s created",
                 attempt.pk,
                 extra={"attempt_id": attempt.pk, "status": attempt.status, "source": source},
             )
-            if dispatch:
-                pk = attempt.pk
-                transaction.on_commit(lambda: call_attempt_enqueue(attempt_id=pk))
+            if decision.blocked:
+                call_attempt_block(attempt, error=decision.error)
+            elif dispatch:
+                pk, run_after = attempt.pk, decision.run_after
+                transaction.on_commit(
+                    lambda: call_attempt_enqueue(attempt_id=pk, run_after=run_after)
+                )
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its attempt.
         if key is None:
@@ -169,6 +195,8 @@ def call_attempt_retry_get_or_create(
         **CallRequest.of_attempt(attempt).as_fields(),
         contact=attempt.contact,
         contact_ref=attempt.contact_ref,
+        contact_region=attempt.contact_region,
+        outside_hours=attempt.outside_hours,
         source=source,
         requested_by=requested_by,
         idempotency_key=key,

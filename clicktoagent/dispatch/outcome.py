@@ -54,6 +54,26 @@ def call_attempt_finish(
     return bool(updated)
 
 
+def call_attempt_block(attempt: CallAttempt, *, error: str, **values: Any) -> bool:
+    """End a ``pending`` attempt ``blocked``: a safe-calling rule forbids it, so it is
+    never sent. Its ``violations`` say which; ``error`` says it in one sentence."""
+    blocked = call_attempt_finish(
+        attempt,
+        where=Q(status=CallAttempt.Status.PENDING),
+        status=CallAttempt.Status.BLOCKED,
+        error=error,
+        **values,
+    )
+    if blocked:
+        logger.info(
+            "call attempt %s blocked: %s",
+            attempt.pk,
+            ", ".join(v.get("rule", "") for v in attempt.violations),
+            extra={"attempt_id": attempt.pk, "status": attempt.status},
+        )
+    return blocked
+
+
 def _copy_outcome_to_contact(attempt: CallAttempt) -> None:
     fields: dict[str, str] = app_settings.CONTACT_FIELDS
     if not fields or attempt.content_type is None or not attempt.object_id:

@@ -24,9 +24,10 @@ from ..exceptions import (
     SendCancelledError,
 )
 from ..models import CallAttempt
+from ..policy.checks import call_check
 from . import breaker, rate_limit
 from .hold import Hold
-from .outcome import call_attempt_finish
+from .outcome import call_attempt_block, call_attempt_finish
 from .retry import backoff
 
 logger = logging.getLogger("clicktoagent")
@@ -64,6 +65,10 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     if status != Status.PENDING:
         # Checked before the breaker so a duplicate task never uses up the probe.
         return SendStep(_not_dispatched(attempt_id))
+    if app_settings.SAFE_CALLING_RULES:
+        held = _safe_calling_recheck(attempt_id)
+        if held is not None:
+            return held
     hold = breaker.circuit_hold() or rate_limit.rate_limit_acquire()
     if hold is not None:
         return _postpone(attempt_id, hold=hold)
@@ -121,6 +126,35 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
             started=started,
         )
     )
+
+
+def _safe_calling_recheck(attempt_id: int) -> SendStep | None:
+    """The safe-calling rules again, right before the claim: a call allowed when it was
+    created (20:55) may not be any more (21:05). None: go on and send it. Otherwise it
+    waits for the next allowed moment (``outside_hours="schedule"`` and only time rules
+    broken) or ends ``blocked``."""
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    check = call_check(
+        phone_to_call=attempt.phone_to_call,
+        queue=attempt.queue,
+        record=attempt.record,
+        warning=attempt.warning,
+        contact_region=attempt.contact_region,
+        override=bool(attempt.override_reason),
+        exclude_attempt_id=attempt.pk,
+    )
+    pending = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING)
+    if check.allowed:
+        if check.adjustments:
+            pending.update(**check.attempt_values())
+        return None
+    if check.waits and attempt.outside_hours == CallAttempt.OutsideHours.SCHEDULE:
+        assert check.next_allowed_at is not None
+        pending.update(violations=check.violation_dicts())
+        hold = Hold(reason=check.summary(), retry_at=check.next_allowed_at.timestamp())
+        return _postpone(attempt_id, hold=hold)
+    call_attempt_block(attempt, error=check.summary(), **check.attempt_values())
+    return SendStep(attempt)
 
 
 def _dialogtech_request(attempt: CallAttempt) -> ClickToAgentRequest:

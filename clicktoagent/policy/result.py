@@ -74,6 +74,16 @@ class CallCheck:
     def violation_dicts(self) -> list[dict[str, Any]]:
         return [v.as_dict() for v in self.violations]
 
+    def attempt_values(self) -> dict[str, Any]:
+        """The attempt fields this check sets: ``violations``, ``adjustments`` (and the
+        adjusted fields themselves, e.g. ``warning``), ``overridden_rules``."""
+        return {
+            "violations": self.violation_dicts(),
+            "adjustments": dict(self.adjustments),
+            "overridden_rules": [v.rule for v in self.overridden],
+            **self.adjustments,
+        }
+
     def summary(self) -> str:
         """The violations as one sentence per rule, for an attempt's ``error``."""
         return " ".join(v.message for v in self.violations)

@@ -1,0 +1,134 @@
+"""Safe calling when an attempt is created: the request's options, and what the rules
+(``clicktoagent.policy``) decide for the new attempt.
+
+The same rules are checked again right before sending (``dispatch.services``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from ..conf import app_settings
+from ..exceptions import OverrideNotPermittedError
+from ..models import OVERRIDE_GUARDRAILS_PERMISSION, CallAttempt
+from ..policy.checks import call_check, region_normalize
+from ..policy.locks import number_lock
+from ..policy.result import DAILY_CAP
+from .request import CallRequest
+
+OutsideHours = CallAttempt.OutsideHours
+
+
+@dataclass(frozen=True)
+class SafeCallingOptions:
+    """What a request said about the rules: checked, ready to store on the attempt."""
+
+    contact_region: str = ""
+    outside_hours: str = OutsideHours.SCHEDULE
+    override_reason: str = ""
+    overridden_by: AbstractBaseUser | None = None
+
+    @classmethod
+    def validate(
+        cls,
+        *,
+        phone_to_call: str,
+        contact: models.Model | None = None,
+        contact_region: str = "",
+        outside_hours: str | None = None,
+        override_reason: str = "",
+        requested_by: AbstractBaseUser | None = None,
+    ) -> SafeCallingOptions:
+        """Check the options of one request; ``ValidationError`` per field, and
+        ``OverrideNotPermittedError`` for an override from a user without the permission."""
+        errors: dict[str, list[str]] = {}
+        mode = outside_hours or app_settings.OUTSIDE_HOURS
+        if mode not in OutsideHours.values:
+            errors["outside_hours"] = [
+                f"outside_hours must be one of {', '.join(OutsideHours.values)}, got {mode!r}."
+            ]
+        region = str(contact_region or _contact_region_of(contact) or "").strip()
+        if region and app_settings.SAFE_CALLING_RULES:
+            try:
+                region = region_normalize(region, phone_to_call=phone_to_call)
+            except ValueError as err:
+                errors["contact_region"] = [str(err)]
+        reason = str(override_reason or "").strip()
+        if override_reason and not reason:
+            errors["override_reason"] = ["An override needs a reason."]
+        if errors:
+            raise ValidationError(errors)
+        if reason and not _may_override(requested_by):
+            raise OverrideNotPermittedError(
+                "Only users with the permission to override the safe-calling rules "
+                f"({OVERRIDE_GUARDRAILS_PERMISSION}) may pass override_reason."
+            )
+        return cls(
+            contact_region=region[:8],
+            outside_hours=mode,
+            override_reason=reason,
+            overridden_by=requested_by if reason else None,
+        )
+
+
+def _may_override(user: AbstractBaseUser | None) -> bool:
+    has_perm = getattr(user, "has_perm", None)
+    return bool(has_perm is not None and has_perm(OVERRIDE_GUARDRAILS_PERMISSION))
+
+
+def _contact_region_of(contact: models.Model | None) -> str:
+    field = app_settings.CONTACT_REGION_FIELD
+    if contact is None or not field:
+        return ""
+    return str(getattr(contact, field, "") or "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules decided for a new attempt: its field values, whether it is blocked
+    (stored, never sent), and when it may be sent when it waits."""
+
+    values: dict[str, Any]
+    blocked: bool = False
+    run_after: datetime | None = None
+    error: str = ""
+
+
+def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decision:
+    """Check a new call against the rules, inside the transaction that stores it.
+
+    Allowed: sent now. Held back only by rules that time fixes (calling hours, queue
+    hours, the daily cap) with ``outside_hours="schedule"``: ``pending`` until the next
+    moment every rule allows. Anything else: ``blocked``.
+    """
+    values: dict[str, Any] = {
+        "contact_region": options.contact_region,
+        "outside_hours": options.outside_hours,
+        "override_reason": options.override_reason,
+        "overridden_by": options.overridden_by,
+    }
+    if not app_settings.SAFE_CALLING_RULES:
+        return Decision(values)
+    if DAILY_CAP in app_settings.SAFE_CALLING_RULES:
+        number_lock(call.phone_to_call)
+    check = call_check(
+        phone_to_call=call.phone_to_call,
+        queue=call.queue,
+        record=call.record,
+        warning=call.warning,
+        contact_region=options.contact_region,
+        override=bool(options.override_reason),
+    )
+    values.update(check.attempt_values())
+    if check.allowed:
+        return Decision(values)
+    if check.waits and options.outside_hours == OutsideHours.SCHEDULE:
+        values["next_try_at"] = check.next_allowed_at
+        return Decision(values, run_after=check.next_allowed_at)
+    return Decision(values, blocked=True, error=check.summary())
