@@ -94,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
     # call button together, e.g. "60/minute"; None turns it off. Counted once for all
     # processes: in CACHE_ALIAS when it is Redis or Memcached, else in the database.
     "API_CREATE_THROTTLE_RATE": "60/minute",
+    # Call checks (POST /clicktoagent/api/call-checks/, dry runs) per user and period.
+    "CALL_CHECK_THROTTLE_RATE": "600/minute",
     # Failed webhook authentications per client address (REMOTE_ADDR) and minute; past
     # it the address gets 429 without its credential being checked. 0 turns it off.
     "WEBHOOK_AUTH_FAILURES_PER_MINUTE": 20,

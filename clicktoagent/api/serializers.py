@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from ..models import Agent, CallAttempt, Queue
 from ..phone import normalize_phone
+from ..policy.result import RULES
 
 ID_MAX_LENGTH = 64
 PHONE_MAX_LENGTH = 64
@@ -60,6 +61,39 @@ class CallAttemptCreateSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text="Your reference for the contact, e.g. hubspot:contact:501.",
     )
+    contact_region = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The contact's state or province (FL, ON): its calling hours, daily cap "
+        "and recording consent apply too, when stricter than the number's own.",
+    )
+    outside_hours = serializers.ChoiceField(
+        choices=CallAttempt.OutsideHours.choices,
+        required=False,
+        error_messages={
+            "invalid_choice": _choice_message("outside_hours", CallAttempt.OutsideHours.choices)
+        },
+        help_text="When calling hours, queue hours or the daily cap forbid the call now: "
+        "`schedule` keeps it pending until the next allowed moment, `block` ends it "
+        "`blocked`. Default: CLICKTOAGENT['OUTSIDE_HOURS'].",
+    )
+    override_reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        help_text="Skip calling hours, queue hours and the daily cap, saying why. Needs "
+        "the clicktoagent.override_guardrails permission (else 403).",
+    )
+
+
+class ViolationSerializer(serializers.Serializer[Any]):
+    """A safe-calling rule a call breaks."""
+
+    rule = serializers.ChoiceField(choices=[(code, code) for code in RULES])
+    message = serializers.CharField(help_text="For people: what is wrong, and when it is not.")
+    next_allowed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When this rule allows the call; null: time does not help."
+    )
 
 
 class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
@@ -72,6 +106,21 @@ class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
         read_only=True,
         allow_null=True,
         help_text="The attempt this one retries.",
+    )
+    violations = ViolationSerializer(
+        many=True,
+        read_only=True,
+        help_text="Every safe-calling rule the call broke when it was held back or blocked.",
+    )
+    adjustments = serializers.DictField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text='What the rules changed before sending, e.g. {"warning": 1}.',
+    )
+    overridden_rules = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Rules skipped by a permitted user's override_reason.",
     )
 
     class Meta:
@@ -94,6 +143,13 @@ class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
             "source",
             "tries",
             "retry_of",
+            "contact_region",
+            "outside_hours",
+            "violations",
+            "adjustments",
+            "overridden_rules",
+            "override_reason",
+            "next_try_at",
             "created_at",
             "dispatched_at",
             "finished_at",
@@ -109,6 +165,12 @@ class CallAttemptRetrySerializer(serializers.Serializer[Any]):
         default=False,
         help_text="Needed (true) to retry an `unknown` attempt: its request may have "
         "reached DialogTech, so the contact may already have been called.",
+    )
+    override_reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        help_text="Skip calling hours, queue hours and the daily cap for the new attempt, "
+        "saying why (needs clicktoagent.override_guardrails).",
     )
 
 
@@ -220,3 +282,48 @@ def parse_idempotency_key(value: str | None) -> str | None:
             }
         )
     return value
+
+
+class CallCheckInputSerializer(serializers.Serializer[Any]):
+    """A call to check against the safe-calling rules, without placing it."""
+
+    phone_to_call = serializers.CharField(
+        max_length=PHONE_MAX_LENGTH, help_text="The contact's number, as people type it."
+    )
+    queue_id = serializers.CharField(
+        max_length=ID_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="The queue whose opening hours apply (none: no queue hours).",
+    )
+    agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, required=False, allow_blank=True)
+    record = serializers.ChoiceField(choices=CallAttempt.Record.choices, required=False)
+    warning = serializers.ChoiceField(choices=CallAttempt.Warning.choices, required=False)
+    contact_region = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    at = serializers.DateTimeField(
+        required=False,
+        help_text="The moment to check, ISO 8601 with its offset (default: now).",
+    )
+
+    def validate_at(self, value: Any) -> Any:
+        raw = str(self.initial_data.get("at", ""))
+        if not re.search(r"(Z|[+-]\d{2}:?\d{2})$", raw.strip(), re.IGNORECASE):
+            raise serializers.ValidationError(
+                "Give the time with its offset, e.g. 2026-11-27T15:30:00-05:00 or ...Z."
+            )
+        return value
+
+
+class CallCheckSerializer(serializers.Serializer[Any]):
+    """Whether a call would go out at that moment, and when it would if not."""
+
+    allowed = serializers.BooleanField()
+    violations = ViolationSerializer(many=True)
+    adjustments = serializers.DictField(
+        child=serializers.IntegerField(), help_text='e.g. {"warning": 1}.'
+    )
+    timezones = serializers.ListField(child=serializers.CharField())
+    region = serializers.CharField(help_text="The state or province whose rules applied.")
+    next_allowed_at = serializers.DateTimeField(
+        allow_null=True, help_text="The first moment every rule allows it; null: never."
+    )

@@ -25,23 +25,37 @@ def throttled_message(rate: Rate) -> str:
     )
 
 
-class CallAttemptCreateThrottle(BaseThrottle):
-    """Counts API creates and retries and call-button clicks per user, in one counter
-    shared by every process (see clicktoagent/throttles.py)."""
+class SharedUserThrottle(BaseThrottle):
+    """A per-user rate from a ``CLICKTOAGENT`` key, counted once for every process (see
+    clicktoagent/throttles.py)."""
+
+    setting = SETTING
+    key_prefix = "calls"
 
     def __init__(self) -> None:
         self.retry_after: float | None = None
         self.rate: Rate | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        self.rate = call_rate()
+        self.rate = parse_rate(getattr(app_settings, self.setting), setting=self.setting)
         if self.rate is None:
             return True
         user = request.user
         ident = f"user:{user.pk}" if user and user.is_authenticated else self.get_ident(request)
-        decision = throttle_hit(key=f"calls:{ident}", rate=self.rate)
+        decision = throttle_hit(key=f"{self.key_prefix}:{ident}", rate=self.rate)
         self.retry_after = decision.retry_after
         return decision.allowed
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+class CallAttemptCreateThrottle(SharedUserThrottle):
+    """API creates and retries and call-button clicks, per user, in one counter."""
+
+
+class CallCheckThrottle(SharedUserThrottle):
+    """Call checks (dry runs) per user, apart from the calls they place."""
+
+    setting = "CALL_CHECK_THROTTLE_RATE"
+    key_prefix = "call-checks"

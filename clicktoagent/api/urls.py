@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import checks, views
 
 router = SimpleRouter()
 router.register("call-attempts", views.CallAttemptViewSet, basename="call-attempt")
@@ -13,6 +13,7 @@ router.register("queues", views.QueueViewSet, basename="queue")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,
+    path("call-checks/", checks.CallCheckView.as_view(), name="call-check"),
     path(
         "schema/",
         SpectacularAPIView.as_view(

@@ -318,6 +318,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             source=Source.API,
             requested_by=_requester(request),
             confirm_unknown=data.validated_data["confirm_unknown"],
+            override_reason=data.validated_data.get("override_reason", ""),
         )
         return _attempt_response(self.get_queryset().get(pk=retry.pk), created=created)
 

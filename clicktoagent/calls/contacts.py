@@ -60,6 +60,8 @@ def contacts_call(
     warning: int | None = None,
     requested_by: AbstractBaseUser | None = None,
     idempotency_prefix: str | None = None,
+    outside_hours: str | None = None,
+    override_reason: str = "",
 ) -> list[ContactCallOutcome]:
     """Make one attempt per ``(contact, phone)`` pair, linked to the contact.
 
@@ -107,6 +109,8 @@ def contacts_call(
                     source=source,
                     requested_by=requested_by,
                     idempotency_key=key,
+                    outside_hours=outside_hours,
+                    override_reason=override_reason,
                 )
             except IdempotencyConflictError:
                 outcomes[index] = ContactCallOutcome(

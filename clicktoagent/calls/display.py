@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -31,11 +32,22 @@ def attempt_reason(attempt: CallAttempt) -> str:
         detail = attempt.result_description or attempt.error
         prefix = "No usable answer from DialogTech: the contact may have been called."
         return f"{prefix} {detail}".strip()
+    if attempt.status == Status.BLOCKED:
+        return "Blocked by the safe-calling rules: " + violations_text(attempt)
+    if attempt.status == Status.PENDING and attempt.violations and attempt.next_try_at:
+        when = timezone.localtime(attempt.next_try_at).strftime("%Y-%m-%d %H:%M %Z")
+        return f"Scheduled for {when}: {violations_text(attempt)}"
     if attempt.status in IN_PROGRESS:
         return "Queued: the call is being placed."
     if attempt.status == Status.CANCELLED:
         return "Cancelled before it was sent."
     return attempt.result_description or attempt.error or attempt.result or "Failed."
+
+
+def violations_text(attempt: CallAttempt) -> str:
+    """The safe-calling rules an attempt broke, as one text (every rule, not the first)."""
+    messages = [str(v.get("message", "")) for v in attempt.violations or []]
+    return " ".join(m for m in messages if m) or attempt.error
 
 
 @dataclass
@@ -46,6 +58,7 @@ class OutcomeSummary:
     failed: list[CallAttempt] = field(default_factory=list)
     unknown: list[CallAttempt] = field(default_factory=list)
     in_progress: list[CallAttempt] = field(default_factory=list)
+    blocked: list[CallAttempt] = field(default_factory=list)
     other: list[CallAttempt] = field(default_factory=list)
 
     @classmethod
@@ -58,6 +71,8 @@ class OutcomeSummary:
                 summary.failed.append(attempt)
             elif attempt.status == Status.UNKNOWN:
                 summary.unknown.append(attempt)
+            elif attempt.status == Status.BLOCKED:
+                summary.blocked.append(attempt)
             elif attempt.status in IN_PROGRESS:
                 summary.in_progress.append(attempt)
             else:
@@ -73,9 +88,11 @@ class OutcomeSummary:
         ]
         if self.in_progress:
             parts.append(f"{len(self.in_progress)} queued")
+        if self.blocked:
+            parts.append(f"{len(self.blocked)} blocked")
         text = ", ".join(parts) + "."
         if self.placed:
             text += " Sids: " + ", ".join(a.sid for a in self.placed) + "."
-        for attempt in self.failed + self.unknown:
+        for attempt in self.failed + self.unknown + self.blocked:
             text += f" Attempt {attempt.pk} ({attempt.phone_to_call}): {attempt_reason(attempt)}"
         return text

@@ -165,6 +165,7 @@ def call_attempt_retry_get_or_create(
     source: str,
     requested_by: AbstractBaseUser | None = None,
     confirm_unknown: bool = False,
+    override_reason: str = "",
 ) -> tuple[CallAttempt, bool]:
     """Make a new attempt with the same call details, linked by ``retry_of``.
 
@@ -197,6 +198,7 @@ def call_attempt_retry_get_or_create(
         contact_ref=attempt.contact_ref,
         contact_region=attempt.contact_region,
         outside_hours=attempt.outside_hours,
+        override_reason=override_reason,
         source=source,
         requested_by=requested_by,
         idempotency_key=key,
@@ -210,6 +212,7 @@ def call_attempt_retry(
     source: str,
     requested_by: AbstractBaseUser | None = None,
     confirm_unknown: bool = False,
+    override_reason: str = "",
 ) -> CallAttempt:
     """Like :func:`call_attempt_retry_get_or_create`, returning only the new attempt."""
     return call_attempt_retry_get_or_create(
@@ -217,4 +220,5 @@ def call_attempt_retry(
         source=source,
         requested_by=requested_by,
         confirm_unknown=confirm_unknown,
+        override_reason=override_reason,
     )[0]

@@ -52,7 +52,7 @@ class CallActivity:
     record: CrmRecord
     lookup_key: str  # written into the activity, so a lost answer can be looked up
     attempt_id: int
-    status: str  # the attempt's: placed, failed or unknown
+    status: str  # the attempt's: placed, failed, unknown or blocked
     sid: str
     result: str
     result_description: str
@@ -69,6 +69,7 @@ class CallActivity:
             "placed": "Call placed",
             "failed": "Call not placed",
             "unknown": "Call outcome unknown",
+            "blocked": "Call blocked by safe-calling rules",
         }.get(self.status, f"Call {self.status}")
         return f"{outcome} (DialogTech{' ' + self.sid if self.sid else ''})"
 
@@ -83,6 +84,7 @@ class CallActivity:
             "failed": "The call was not placed.",
             "unknown": "No usable answer came back from DialogTech: the contact may have "
             "been called.",
+            "blocked": "The call was not placed: a safe-calling rule forbade it.",
         }.get(self.status, "")
         lines = [what] if what else []
         lines.append(f"Sid: {self.sid or '-'}")

@@ -33,7 +33,7 @@ from .refs import HUBSPOT_ASSOCIATION_TYPES
 
 # Our status -> hs_call_status. "unknown" sets none: HubSpot has no status for "may
 # have been placed", and the title says it.
-CALL_STATUS = {"placed": "COMPLETED", "failed": "FAILED"}
+CALL_STATUS = {"placed": "COMPLETED", "failed": "FAILED", "blocked": "CANCELED"}
 LOOKUP_PROPERTY = "hs_call_external_id"
 
 

@@ -42,7 +42,13 @@ logger = logging.getLogger("clicktoagent.crm")
 
 Status = CrmWriteback.Status
 AttemptStatus = CallAttempt.Status
-FINISHED = (AttemptStatus.PLACED, AttemptStatus.FAILED, AttemptStatus.UNKNOWN)
+# Blocked attempts too: the CRM record then says which safe-calling rule stopped the call.
+FINISHED = (
+    AttemptStatus.PLACED,
+    AttemptStatus.FAILED,
+    AttemptStatus.UNKNOWN,
+    AttemptStatus.BLOCKED,
+)
 # Most requests one try makes (Salesforce: token, lookup and create, each with one new
 # token after a 401): the lease of a try covers them all.
 MAX_REQUESTS_PER_TRY = 6

@@ -48,6 +48,7 @@ def webhook_callback_payload(*, event: WebhookEvent, attempt: CallAttempt) -> di
             "result": attempt.result,
             "result_description": attempt.result_description,
             "error": attempt.error,
+            "violations": attempt.violations,
             "phone_to_call": attempt.phone_to_call,
             "queue_id": attempt.queue.queue_id,
             "agent_id": attempt.agent.agent_id,

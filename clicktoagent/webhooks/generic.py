@@ -112,6 +112,8 @@ class GenericParser(WebhookParser):
                 record=_optional_int(data, "record"),
                 warning=_optional_int(data, "warning"),
                 callback_url=callback_url,
+                contact_region=as_text(data.get("contact_region")),
+                outside_hours=as_text(data.get("outside_hours")),
             )
         ]
 

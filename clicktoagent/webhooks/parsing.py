@@ -58,6 +58,8 @@ class WebhookCall:
     record: int | None = None
     warning: int | None = None
     callback_url: str = ""
+    contact_region: str = ""  # the contact's state or province, for the safe-calling rules
+    outside_hours: str = ""  # "schedule" or "block"; empty: OUTSIDE_HOURS
 
     def request(self, *, queue_id: str, agent_id: str) -> CallRequest:
         """The call, checked, to ``queue_id`` and ``agent_id`` (the routed ones)."""

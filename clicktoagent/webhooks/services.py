@@ -245,6 +245,8 @@ def _attempt_for_call(*, event: WebhookEvent, call: WebhookCall, index: int) -> 
     attempt, _created = call_attempt_get_or_create(
         call=call.request(queue_id=queue_id, agent_id=agent_id),
         contact_ref=call.contact_ref,
+        contact_region=call.contact_region,
+        outside_hours=call.outside_hours or None,
         source=CallAttempt.Source.WEBHOOK,
         idempotency_key=webhook_idempotency_key(event=event, index=index),
     )

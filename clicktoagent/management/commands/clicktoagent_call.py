@@ -40,6 +40,19 @@ class Command(BaseCommand):
         parser.add_argument("--record", action="store_true", help="Record the call.")
         parser.add_argument("--warning", type=_warning_level, default=None, metavar="0-3")
         parser.add_argument("--contact-ref", default="", metavar="REF")
+        parser.add_argument(
+            "--contact-region",
+            default="",
+            metavar="STATE",
+            help="The contact's state or province (FL, ON), for the safe-calling rules.",
+        )
+        parser.add_argument(
+            "--outside-hours",
+            choices=CallAttempt.OutsideHours.values,
+            default=None,
+            help="When calling hours, queue hours or the daily cap forbid the call now: "
+            "schedule it for the next allowed moment, or block it (default: OUTSIDE_HOURS).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -52,6 +65,8 @@ class Command(BaseCommand):
                 record=1 if options["record"] else None,
                 warning=options["warning"],
                 contact_ref=options["contact_ref"],
+                contact_region=options["contact_region"],
+                outside_hours=options["outside_hours"],
                 source=CallAttempt.Source.COMMAND,
                 # Dispatched right here, so a queue worker never races this command.
                 dispatch=False,
@@ -64,11 +79,17 @@ class Command(BaseCommand):
         except ClickToAgentError as err:
             self.stderr.write(str(err))
             raise SystemExit(EXIT_INVALID) from None
-        attempt = call_attempt_dispatch(attempt_id=attempt.pk)
+        if attempt.status == CallAttempt.Status.PENDING:
+            attempt = call_attempt_dispatch(attempt_id=attempt.pk)
         self.stdout.write(f"attempt {attempt.pk}: {attempt.status}")
+        if attempt.status == CallAttempt.Status.PENDING and attempt.next_try_at:
+            self.stdout.write(f"scheduled for {attempt.next_try_at.isoformat()}")
         if attempt.status == CallAttempt.Status.PLACED:
             self.stdout.write(f"sid {attempt.sid}")
             return
-        reason = attempt.result_description or attempt.error or attempt.status
-        self.stdout.write(f"reason: {reason}")
+        for violation in attempt.violations:
+            self.stdout.write(f"{violation['rule']}: {violation['message']}")
+        if not attempt.violations:
+            reason = attempt.result_description or attempt.error or attempt.status
+            self.stdout.write(f"reason: {reason}")
         raise SystemExit(EXIT_NOT_PLACED)
