@@ -16,7 +16,9 @@ from .models import Agent, Queue
 from .phone import normalize_phone
 
 AGENT_FIELDS = frozenset({"agent_id", "name", "phone", "is_active", "queue_ids"})
-QUEUE_FIELDS = frozenset({"queue_id", "name", "is_active"})
+QUEUE_FIELDS = frozenset(
+    {"queue_id", "name", "is_active", "timezone", "opening_hours", "closed_dates"}
+)
 
 
 def _queues_by_id(queue_ids: Iterable[str]) -> list[Queue]:
@@ -105,9 +107,13 @@ def _queue_save(queue: Queue) -> Queue:
     return queue
 
 
-def queue_create(*, queue_id: str, name: str = "", is_active: bool = True) -> Queue:
-    """Store a DialogTech queue (a call distributor building block)."""
-    return _queue_save(Queue(queue_id=queue_id, name=name, is_active=is_active))
+def queue_create(*, queue_id: str, **data: Any) -> Queue:
+    """Store a DialogTech queue (a call distributor building block), with any other of
+    :data:`QUEUE_FIELDS` (name, is_active, opening hours)."""
+    unknown = sorted(set(data) - QUEUE_FIELDS)
+    if unknown:
+        raise TypeError(f"queue_create() got unknown field(s): {', '.join(unknown)}")
+    return _queue_save(Queue(queue_id=queue_id, **data))
 
 
 def queue_update(*, queue: Queue, data: Mapping[str, Any]) -> Queue:

@@ -68,7 +68,20 @@ class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
                 ]
             },
         ),
-        ("Contact", {"fields": ["contact_display", "contact_ref"]}),
+        ("Contact", {"fields": ["contact_display", "contact_ref", "contact_region"]}),
+        (
+            "Safe calling",
+            {
+                "fields": [
+                    "outside_hours",
+                    "violation_list",
+                    "adjustments",
+                    "overridden_rules",
+                    "override_reason",
+                    "overridden_by",
+                ]
+            },
+        ),
         (
             "Outcome",
             {
@@ -99,6 +112,24 @@ class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
             },
         ),
     ]
+
+    @admin.display(description="violations")
+    def violation_list(self, obj: CallAttempt) -> SafeString | str:
+        """Every safe-calling rule the call broke, with when it would be allowed."""
+        if not obj.violations:
+            return "—"
+        return format_html_join(
+            "",
+            "<p><strong>{}</strong>: {}{}</p>",
+            (
+                (
+                    v.get("rule", ""),
+                    v.get("message", ""),
+                    f" (allowed from {v['next_allowed_at']})" if v.get("next_allowed_at") else "",
+                )
+                for v in obj.violations
+            ),
+        )
 
     # Every field is read-only: attempts change only through the services.
     def get_readonly_fields(

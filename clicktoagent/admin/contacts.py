@@ -23,9 +23,10 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .. import directory
 from ..calls import selectors
+from ..calls.checks import contact_call_check
 from ..calls.contacts import contact_phone_check, contacts_call
 from ..calls.display import OutcomeSummary, attempt_reason
-from ..models import PLACE_CALL_PERMISSION, CallAttempt
+from ..models import OVERRIDE_GUARDRAILS_PERMISSION, PLACE_CALL_PERMISSION, CallAttempt
 from .forms import CallOptionsForm, call_form_token
 
 if TYPE_CHECKING:
@@ -145,7 +146,9 @@ class ClickToAgentAdminMixin(_Base):
         return response
 
     def _place_calls(self, request: HttpRequest, ids: list[str]) -> HttpResponse:
-        form = CallOptionsForm(request.POST, user_pk=request.user.pk)
+        form = CallOptionsForm(
+            request.POST, user_pk=request.user.pk, may_override=self._may_override(request)
+        )
         if not form.is_valid():
             return self._call_form_page(request, ids=ids, form=form)
         contacts = self._contacts(request, ids)
@@ -161,6 +164,8 @@ class ClickToAgentAdminMixin(_Base):
                 source=CallAttempt.Source.ADMIN,
                 requested_by=request.user,  # type: ignore[arg-type]
                 idempotency_prefix=f"admin:{form.cleaned_data['token']}",
+                outside_hours=form.cleaned_data.get("outside_hours"),
+                override_reason=form.cleaned_data.get("override_reason", ""),
             )
         except ValidationError as err:
             form.add_service_errors(err.message_dict)
@@ -187,6 +192,9 @@ class ClickToAgentAdminMixin(_Base):
             "changelist_url": self._changelist_url(),
         }
         return TemplateResponse(request, "admin/clicktoagent/call_summary.html", context)
+
+    def _may_override(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(OVERRIDE_GUARDRAILS_PERMISSION)
 
     def _check_call_permission(self, request: HttpRequest) -> None:
         if not (self.has_place_call_permission(request) and self.has_view_permission(request)):
@@ -219,16 +227,24 @@ class ClickToAgentAdminMixin(_Base):
             return HttpResponseRedirect(self._changelist_url())
         if form is None:
             form = CallOptionsForm(
-                initial=self._initial_options(request, contacts), user_pk=request.user.pk
+                initial=self._initial_options(request, contacts),
+                user_pk=request.user.pk,
+                may_override=self._may_override(request),
             )
+        queue = form["queue"].value() or ""
         rows = []
         for contact in contacts:
             phone = self.get_clicktoagent_phone(contact)
+            skip_reason = contact_phone_check(phone=phone)
             rows.append(
                 {
                     "contact": contact,
                     "phone": phone,
-                    "skip_reason": contact_phone_check(phone=phone),
+                    "skip_reason": skip_reason,
+                    # The safe-calling rules as they stand now, before anyone presses Call.
+                    "check": None
+                    if skip_reason
+                    else contact_call_check(contact=contact, phone=phone, queue_id=str(queue)),
                 }
             )
         context = {

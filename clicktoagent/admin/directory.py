@@ -22,6 +22,18 @@ class QueueAdmin(admin.ModelAdmin[Queue]):
     list_filter = ["is_active"]
     search_fields = ["queue_id", "name"]
     readonly_fields = ["members", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["queue_id", "name", "is_active", "members"]}),
+        (
+            "Opening hours",
+            {
+                "fields": ["timezone", "opening_hours", "closed_dates"],
+                "description": "Outside these hours the queue's agents are not called "
+                "(the queue_hours rule); empty opening hours: always open.",
+            },
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Queue]:
         return super().get_queryset(request).annotate(n_members=Count("agents", distinct=True))

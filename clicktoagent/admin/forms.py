@@ -57,14 +57,33 @@ class CallOptionsForm(forms.Form):
         label="Caller ID shown to the contact",
         help_text="Optional: a registered or tracking number, or one of the two numbers dialled.",
     )
+    outside_hours = forms.ChoiceField(
+        choices=CallAttempt.OutsideHours.choices,
+        label="Outside calling hours",
+        help_text="When calling hours, queue hours or the daily cap forbid a call now.",
+    )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Override the time rules, because",
+        help_text="Calls now despite calling hours, queue hours and the daily cap; "
+        "recorded with your name. The do-not-call list is never overridden.",
+    )
     ids = forms.CharField(widget=forms.HiddenInput)
     token = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, user_pk: object, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user_pk: object, may_override: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.user_pk = user_pk
         self.fields["record"].initial = app_settings.DEFAULT_RECORD
         self.fields["warning"].initial = app_settings.DEFAULT_WARNING
+        self.fields["outside_hours"].initial = app_settings.OUTSIDE_HOURS
+        if not app_settings.SAFE_CALLING_RULES:
+            del self.fields["outside_hours"]
+        if not (may_override and app_settings.SAFE_CALLING_RULES):
+            del self.fields["override_reason"]
 
     def clean_token(self) -> str:
         """The nonce inside the token: it names this submission in idempotency keys."""

@@ -41,6 +41,7 @@ class CallCheckView(ApiViewMixin, generics.GenericAPIView):  # type: ignore[type
             200: CallCheckSerializer,
             400: schema.BAD_REQUEST,
             **schema.ERRORS_READ,
+            **schema.ERRORS_WRITE,
             429: schema.THROTTLED,
         },
         examples=[

@@ -242,7 +242,16 @@ class QueueSerializer(serializers.ModelSerializer[Queue]):
 
     class Meta:
         model = Queue
-        fields = ["queue_id", "name", "is_active", "created_at", "updated_at"]
+        fields = [
+            "queue_id",
+            "name",
+            "is_active",
+            "timezone",
+            "opening_hours",
+            "closed_dates",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -254,6 +263,24 @@ class QueueInputSerializer(serializers.Serializer[Any]):
     )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
+    timezone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="IANA time zone of the opening hours (empty: the site's TIME_ZONE).",
+    )
+    opening_hours = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=100,
+        help_text='Weekly ranges, e.g. ["mon-fri 09:00-17:30"]; empty: always open.',
+    )
+    closed_dates = serializers.ListField(
+        child=serializers.CharField(max_length=10),
+        required=False,
+        max_length=1000,
+        help_text='Whole days closed, e.g. ["2026-12-25"].',
+    )
 
 
 class ErrorSerializer(serializers.Serializer[Any]):

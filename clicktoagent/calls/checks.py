@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from ..conf import app_settings
 from ..models import Agent, Queue
 from ..phone import normalize_phone
 from ..policy.checks import call_check, region_normalize
 from ..policy.result import CallCheck
+from .guard import contact_region_of
 
 
 def call_check_preview(
@@ -59,3 +61,19 @@ def call_check_preview(
         contact_region=region,
         at=at,
     )
+
+
+def contact_call_check(
+    *, contact: models.Model, phone: str, queue_id: str = ""
+) -> CallCheck | None:
+    """The rules for calling ``contact`` at ``phone`` now, for a page that offers the call;
+    None when no rules apply or the check cannot be made (a bad number or queue: the page
+    says so elsewhere)."""
+    if not app_settings.SAFE_CALLING_RULES:
+        return None
+    try:
+        return call_check_preview(
+            phone_to_call=phone, queue_id=queue_id, contact_region=contact_region_of(contact)
+        )
+    except ValidationError:
+        return None

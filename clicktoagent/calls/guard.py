@@ -53,7 +53,7 @@ class SafeCallingOptions:
             errors["outside_hours"] = [
                 f"outside_hours must be one of {', '.join(OutsideHours.values)}, got {mode!r}."
             ]
-        region = str(contact_region or _contact_region_of(contact) or "").strip()
+        region = str(contact_region or contact_region_of(contact) or "").strip()
         if region and app_settings.SAFE_CALLING_RULES:
             try:
                 region = region_normalize(region, phone_to_call=phone_to_call)
@@ -82,7 +82,7 @@ def _may_override(user: AbstractBaseUser | None) -> bool:
     return bool(has_perm is not None and has_perm(OVERRIDE_GUARDRAILS_PERMISSION))
 
 
-def _contact_region_of(contact: models.Model | None) -> str:
+def contact_region_of(contact: models.Model | None) -> str:
     field = app_settings.CONTACT_REGION_FIELD
     if contact is None or not field:
         return ""

@@ -137,7 +137,16 @@ def test_agents_and_queues_cannot_be_deleted(demo_data) -> None:
 def test_queues_crud(admin_api: APIClient, demo_data) -> None:
     listed = admin_api.get(QUEUES).json()["results"]
     assert [row["queue_id"] for row in listed] == ["12345", "12346"]
-    assert set(listed[0]) == {"queue_id", "name", "is_active", "created_at", "updated_at"}
+    assert set(listed[0]) == {
+        "queue_id",
+        "name",
+        "is_active",
+        "timezone",
+        "opening_hours",
+        "closed_dates",
+        "created_at",
+        "updated_at",
+    }
     created = admin_api.post(QUEUES, {"queue_id": "12347", "name": "Renewals"}, format="json")
     assert created.status_code == 201
     assert created.json()["name"] == "Renewals" and created.json()["is_active"] is True
@@ -157,3 +166,28 @@ def test_queues_crud(admin_api: APIClient, demo_data) -> None:
     nul = admin_api.get(f"{QUEUES}12%00345/")
     assert nul.status_code == 404
     assert "detail" in nul.json()
+
+
+def test_queue_opening_hours_are_checked_and_stored(admin_api: APIClient, demo_data) -> None:
+    hours = {
+        "timezone": "America/Chicago",
+        "opening_hours": ["mon-fri 09:00-17:30", "sat 10:00-14:00"],
+        "closed_dates": ["2026-12-25"],
+    }
+    changed = admin_api.patch(f"{QUEUES}12345/", hours, format="json")
+    assert changed.status_code == 200, changed.json()
+    queue = Queue.objects.get(queue_id="12345")
+    assert queue.timezone == "America/Chicago"
+    assert queue.opening_hours == ["mon-fri 09:00-17:30", "sat 10:00-14:00"]
+    assert queue.closed_dates == ["2026-12-25"]
+
+    for field, value, says in (
+        ("opening_hours", ["mon-fri 17:00-09:00"], "ends before it starts"),
+        ("opening_hours", ["weekdays 09:00-17:00"], "not a day"),
+        ("closed_dates", ["25/12/2026"], "not a date"),
+        ("timezone", "Mars/Olympus", "not an IANA time zone"),
+    ):
+        refused = admin_api.patch(f"{QUEUES}12345/", {field: value}, format="json")
+        assert refused.status_code == 400
+        assert says in " ".join(refused.json()[field])
+    assert Queue.objects.get(queue_id="12345").opening_hours == hours["opening_hours"]

@@ -38,6 +38,7 @@ OPERATIONS = {
     ("get", "/queues/{queue_id}/"): {"200", "401", "403", "404"},
     ("put", "/queues/{queue_id}/"): {"200", "400", "401", "403", "404"},
     ("patch", "/queues/{queue_id}/"): {"200", "400", "401", "403", "404"},
+    ("post", "/call-checks/"): {"200", "400", "401", "403", "429"},
 }
 # Every operation that may carry a body documents 413 (larger than API_MAX_BODY_BYTES).
 for (method, _path), codes in OPERATIONS.items():
@@ -88,6 +89,13 @@ def test_the_served_schema_has_every_route_response_and_header() -> None:
         "source",
         "tries",
         "retry_of",
+        "contact_region",
+        "outside_hours",
+        "violations",
+        "adjustments",
+        "overridden_rules",
+        "override_reason",
+        "next_try_at",
         "created_at",
         "dispatched_at",
         "finished_at",
