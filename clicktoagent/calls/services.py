@@ -15,6 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from ..dispatch.outcome import call_attempt_block
+from ..dispatch.retry import backend_can_defer
 from ..dispatch.tasks import call_attempt_enqueue
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
 from ..models import CallAttempt
@@ -105,11 +106,13 @@ def call_attempt_get_or_create(
             )
             if decision.blocked:
                 call_attempt_block(attempt, error=decision.error)
-            elif dispatch:
+            elif dispatch and (decision.run_after is None or backend_can_defer()):
                 pk, run_after = attempt.pk, decision.run_after
                 transaction.on_commit(
                     lambda: call_attempt_enqueue(attempt_id=pk, run_after=run_after)
                 )
+            # A backend that cannot defer (immediate) leaves a scheduled attempt to
+            # clicktoagent_reconcile, which queues it once next_try_at has passed.
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its attempt.
         if key is None:
