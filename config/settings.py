@@ -228,6 +228,8 @@ CLICKTOAGENT = {
         "status": "last_call_status",
         "finished_at": "last_called_at",
     },
+    # The demo contact's state, for the safe-calling rules (docs/safe-calling.md).
+    "CONTACT_REGION_FIELD": "state",
 }
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
