@@ -98,9 +98,7 @@ def test_canada_weekdays_and_weekends() -> None:
         2026, 6, 14, 14, 0
     )
     # Sunday 21:00 -> Monday 9:00; Monday 21:00 is allowed (until 21:30).
-    assert check("+14165550100", utc(2026, 6, 15, 1, 0)).next_allowed_at == utc(
-        2026, 6, 15, 13, 0
-    )
+    assert check("+14165550100", utc(2026, 6, 15, 1, 0)).next_allowed_at == utc(2026, 6, 15, 13, 0)
     assert check("+14165550100", utc(2026, 6, 16, 1, 0)).allowed
     assert check("+15145550100", utc(2026, 6, 16, 1, 0)).region == "CA-QC"
 
