@@ -16,6 +16,7 @@ class ClickToAgentConfig(AppConfig):
         from .crm import checks as crm_checks  # noqa: F401
         from .crm import receivers as crm_receivers  # noqa: F401  (CRM write-back)
         from .dialogtech.redact import install_log_redaction
+        from .policy import checks_system as policy_checks  # noqa: F401
         from .webhooks import (
             providers,  # noqa: F401  (their settings, parsers and checks)
             receivers,  # noqa: F401  (results back to webhook senders)
