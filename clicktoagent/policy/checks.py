@@ -39,7 +39,7 @@ RINGING = (
 def call_check(
     *,
     phone_to_call: str,
-    queue: Queue,
+    queue: Queue | None,
     record: int,
     warning: int,
     contact_region: str = "",
@@ -48,7 +48,8 @@ def call_check(
     exclude_attempt_id: int | None = None,
 ) -> CallCheck:
     """Check a call (``phone_to_call`` in E.164) at ``at`` (default now) against every
-    rule in ``SAFE_CALLING_RULES``. ``override`` skips the time rules (they are listed in
+    rule in ``SAFE_CALLING_RULES`` (no queue: no queue hours). ``override`` skips the time
+    rules (they are listed in
     ``overridden``); ``exclude_attempt_id`` leaves that attempt out of the daily count
     (the attempt being checked again right before it is sent)."""
     if at is None:
@@ -134,7 +135,7 @@ def call_check(
             else:
                 adjustments["warning"] = 1
 
-    if codes.QUEUE_HOURS in rules:
+    if codes.QUEUE_HOURS in rules and queue is not None:
         violation, hours = _queue_hours(queue, moment)
         if violation is not None:
             found.append(violation)

@@ -6,7 +6,8 @@ Body::
     {"phone_to_call": "3125550123", "queue_id": "12345", "agent_id": "98765",
      "contact_ref": "crm:lead:42", "record": 0, "warning": 1,
      "first_callerid": "", "second_callerid": "",
-     "callback_url": "https://crm.example.com/hooks/call-finished"}
+     "callback_url": "https://crm.example.com/hooks/call-finished",
+     "contact_region": "FL", "outside_hours": "schedule"}
 
 Only ``phone_to_call`` is required; ``queue_id`` and ``agent_id`` may come from the
 webhook URL's query instead. Deduplicated on ``webhook-id``. ``callback_url`` must be
@@ -61,6 +62,8 @@ FIELDS = (
     "first_callerid",
     "second_callerid",
     "callback_url",
+    "contact_region",
+    "outside_hours",
 )
 
 

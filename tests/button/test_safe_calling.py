@@ -25,9 +25,10 @@ def test_a_late_click_is_scheduled_not_dialled(
     with time_machine.travel(LATE, tick=True):
         html = render(caller, "{% clicktoagent_button c %}", c=contacts["ada"])
         code, body = post(caller_client, button_data(html)["token"])
-    assert code == 200, body
+    assert code == 202, body
     attempt = CallAttempt.objects.get()
     assert body["status"] == "pending"
+    assert body["reason"].startswith("Scheduled for")
     assert attempt.next_try_at is not None
     assert [v["rule"] for v in attempt.violations] == ["calling_hours"]
     assert sandbox.requests() == []
