@@ -35,6 +35,26 @@ def normalize_phone(value: str) -> str:
     accounts that use made-up numbers such as ``5551112222``; a number phonenumbers
     does recognise must still be of an allowed region and type.
     """
+    parsed = _checked_number(value, check_type=True)
+    national = str(parsed.national_number)
+    if parsed.country_code == 1:
+        return national
+    return f"{parsed.country_code}{national}"
+
+
+def normalize_phone_e164(value: str, *, any_type: bool = False) -> str:
+    """Return ``value`` in E.164 (``+13125550123``), checked like :func:`normalize_phone`.
+
+    ``any_type`` accepts a number of any type (premium rate, pager...) as long as it is
+    a number of ``PHONE_REGIONS``: the do-not-call list takes every number that exists,
+    even one the app would never dial, so that it stays refused if its type is allowed
+    later.
+    """
+    parsed = _checked_number(value, check_type=not any_type)
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _checked_number(value: str, *, check_type: bool) -> phonenumbers.PhoneNumber:
     raw = (value or "").strip()
     if not raw:
         raise ValidationError("A phone number is required.", code="required")
@@ -68,6 +88,8 @@ def normalize_phone(value: str) -> str:
             f"(allowed: {', '.join(sorted(regions))}; see CLICKTOAGENT['PHONE_REGIONS']).",
             code="region_not_allowed",
         )
+    if not check_type:
+        return parsed
     number_type = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
     allowed_types = tuple(app_settings.PHONE_ALLOWED_TYPES)
     if number_type != "UNKNOWN" and number_type not in allowed_types:
@@ -78,10 +100,7 @@ def normalize_phone(value: str) -> str:
             f"to call such numbers add {number_type} to CLICKTOAGENT['PHONE_ALLOWED_TYPES'].",
             code="number_type_not_allowed",
         )
-    national = str(parsed.national_number)
-    if parsed.country_code == 1:
-        return national
-    return f"{parsed.country_code}{national}"
+    return parsed
 
 
 def _parse_reason(err: phonenumbers.NumberParseException) -> str:
