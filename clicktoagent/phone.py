@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 
@@ -22,6 +24,12 @@ TYPE_LABELS = {
     "VOICEMAIL": "voicemail access",
     "UNKNOWN": "unknown",
 }
+
+# The North American forms people type most ("(312) 555-0123", "312.555.0123",
+# "+1 312 555 0123", "1-312-555-0123"), read without phonenumbers' general parser, which
+# takes half the time of a check; the number is the one phonenumbers.parse would give.
+# Validation is the same for every form.
+_NANP_TYPED = re.compile(r"(?:\+1|1)?[ .\-]?\(?([2-9]\d{2})\)?[ .\-]?(\d{3})[ .\-]?(\d{4})")
 
 
 def normalize_phone(value: str) -> str:
@@ -59,16 +67,11 @@ def _checked_number(value: str, *, check_type: bool) -> phonenumbers.PhoneNumber
     if not raw:
         raise ValidationError("A phone number is required.", code="required")
     regions = tuple(app_settings.PHONE_REGIONS)
-    try:
-        parsed = phonenumbers.parse(raw, app_settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException as err:
-        raise ValidationError(
-            f"{raw!r} is not a phone number ({_parse_reason(err)}).",
-            code="invalid_phone",
-        ) from None
+    parsed = _parse(raw)
     region = phonenumbers.region_code_for_number(parsed)
     if app_settings.PHONE_STRICT_VALIDATION:
-        if not phonenumbers.is_valid_number(parsed):
+        # is_valid_number(parsed), without looking the region up a second time.
+        if region is None or not phonenumbers.is_valid_number_for_region(parsed, region):
             raise ValidationError(
                 f"{raw!r} is not a valid phone number "
                 "(check the area code and the number of digits).",
@@ -101,6 +104,22 @@ def _checked_number(value: str, *, check_type: bool) -> phonenumbers.PhoneNumber
             code="number_type_not_allowed",
         )
     return parsed
+
+
+def _parse(raw: str) -> phonenumbers.PhoneNumber:
+    default_region = app_settings.PHONE_DEFAULT_REGION
+    match = _NANP_TYPED.fullmatch(raw)
+    if match and phonenumbers.country_code_for_region(default_region) == 1:
+        return phonenumbers.PhoneNumber(
+            country_code=1, national_number=int("".join(match.groups()))
+        )
+    try:
+        return phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as err:
+        raise ValidationError(
+            f"{raw!r} is not a phone number ({_parse_reason(err)}).",
+            code="invalid_phone",
+        ) from None
 
 
 def _parse_reason(err: phonenumbers.NumberParseException) -> str:

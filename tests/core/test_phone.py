@@ -137,3 +137,37 @@ def test_e164_of_another_region_keeps_a_leading_zero(settings) -> None:
 
     settings.CLICKTOAGENT = {"PHONE_REGIONS": ["US", "IT"]}
     assert normalize_phone_e164("+39 06 1234 5678") == "+390612345678"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "(312) 555-0123",
+        "312.555.0123",
+        "312-555-0123",
+        "3125550123",
+        "+13125550123",
+        "+1 312 555 0123",
+        "1-312-555-0123",
+        "1 (312) 555-0123",
+        "+1 (416) 555-0199",
+        "+1 900 555 0123",
+        "(212)555-0000",
+        "+312 555 0123",  # the Netherlands (+31), not Chicago
+        "+44 20 7946 0958",
+        "312 555 0123 x12",
+        "012-555-0123",
+    ],
+)
+def test_the_quick_north_american_reading_matches_phonenumbers(settings, typed: str) -> None:
+    import phonenumbers
+
+    from clicktoagent.phone import _parse
+
+    settings.CLICKTOAGENT = {"PHONE_DEFAULT_REGION": "US"}
+    expected = phonenumbers.parse(typed, "US")
+    got = _parse(typed)
+    assert (got.country_code, got.national_number) == (
+        expected.country_code,
+        expected.national_number,
+    )
