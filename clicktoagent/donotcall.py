@@ -252,10 +252,11 @@ def _new_entries(
     template = [common.get(name) for name in names]
     at_number, at_reason = names.index("phone_number"), names.index("reason")
     entries = []
+    build: Any = DoNotCallEntry  # the plugin types keyword arguments only
     for number, reason in rows:
         values = template.copy()
         values[at_number], values[at_reason] = number, reason
-        entries.append(DoNotCallEntry(*values))
+        entries.append(build(*values))
     return entries
 
 
