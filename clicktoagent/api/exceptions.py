@@ -9,7 +9,12 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
+from ..exceptions import (
+    AlreadyListedError,
+    IdempotencyConflictError,
+    InvalidTransitionError,
+    UnconfirmedRetryError,
+)
 
 
 class Conflict(exceptions.APIException):
@@ -30,6 +35,7 @@ EXCEPTION_MAP: dict[type[Exception], Any] = {
     DjangoValidationError: _validation_error,  # 400, field -> messages
     IdempotencyConflictError: lambda err: Conflict(str(err), code="idempotency_conflict"),
     InvalidTransitionError: lambda err: Conflict(str(err), code="invalid_transition"),
+    AlreadyListedError: lambda err: Conflict(str(err), code="already_listed"),
     UnconfirmedRetryError: lambda err: Conflict(
         f'{str(err).rstrip(".")}: repeat this request with {{"confirm_unknown": true}} in '
         "the body.",

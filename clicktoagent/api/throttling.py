@@ -45,3 +45,39 @@ class CallAttemptCreateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+DNC_SETTING = "DNC_API_THROTTLE_RATE"
+
+
+def dnc_rate() -> Rate | None:
+    """``CLICKTOAGENT["DNC_API_THROTTLE_RATE"]``, read per request (None: off)."""
+    return parse_rate(app_settings.DNC_API_THROTTLE_RATE, setting=DNC_SETTING)
+
+
+def dnc_throttled_message(rate: Rate) -> str:
+    return (
+        f"Request was throttled: each user may make {rate.per('do-not-call changes')} "
+        f"through the API (CLICKTOAGENT['{DNC_SETTING}'] is {rate.text!r})."
+    )
+
+
+class DoNotCallWriteThrottle(BaseThrottle):
+    """Counts each user's API adds and removals of do-not-call entries, in one counter
+    shared by every process."""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = dnc_rate()
+        if rate is None:
+            return True
+        user = request.user
+        ident = f"user:{user.pk}" if user and user.is_authenticated else self.get_ident(request)
+        decision = throttle_hit(key=f"dnc:{ident}", rate=rate)
+        self.retry_after = decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        return self.retry_after
