@@ -88,10 +88,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="clicktoagent.E007",
             )
         )
-    try:
-        parse_rate(app_settings.API_CREATE_THROTTLE_RATE, setting="API_CREATE_THROTTLE_RATE")
-    except ImproperlyConfigured as err:
-        messages.append(Error(str(err), id="clicktoagent.E010"))
+    for rate_setting in ("API_CREATE_THROTTLE_RATE", "DNC_API_THROTTLE_RATE"):
+        try:
+            parse_rate(getattr(app_settings, rate_setting), setting=rate_setting)
+        except ImproperlyConfigured as err:
+            messages.append(Error(str(err), id="clicktoagent.E010"))
     failures = app_settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE
     if not isinstance(failures, int) or isinstance(failures, bool) or failures < 0:
         messages.append(

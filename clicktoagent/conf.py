@@ -96,6 +96,13 @@ DEFAULTS: dict[str, Any] = {
     "API_CREATE_THROTTLE_RATE": "60/minute",
     # Call checks (POST /clicktoagent/api/call-checks/, dry runs) per user and period.
     "CALL_CHECK_THROTTLE_RATE": "600/minute",
+    # Do-not-call list (docs/api.md, docs/admin.md): API adds and removals each user may
+    # make per period, counted like API_CREATE_THROTTLE_RATE; None turns it off.
+    "DNC_API_THROTTLE_RATE": "120/minute",
+    # Largest CSV file, in bytes, and most data rows one do-not-call import accepts
+    # (admin upload and command alike).
+    "DNC_IMPORT_MAX_BYTES": 16 * 1024 * 1024,
+    "DNC_IMPORT_MAX_ROWS": 200_000,
     # Failed webhook authentications per client address (REMOTE_ADDR) and minute; past
     # it the address gets 429 without its credential being checked. 0 turns it off.
     "WEBHOOK_AUTH_FAILURES_PER_MINUTE": 20,

@@ -70,3 +70,21 @@ class IdempotencyConflictError(ClickToAgentError):
 
 class OverrideNotPermittedError(ClickToAgentError):
     """An ``override_reason`` from a user without ``clicktoagent.override_guardrails``."""
+
+
+class AlreadyListedError(ClickToAgentError):
+    """The number is already on the do-not-call list."""
+
+    def __init__(self, message: str, *, phone_number: str, entry_id: int) -> None:
+        super().__init__(message)
+        self.phone_number = phone_number
+        self.entry_id = entry_id
+
+
+class DoNotCallImportError(ClickToAgentError):
+    """A do-not-call CSV file was refused whole: too large, unreadable, or with bad rows
+    (``errors``: (line number, what was wrong), line 1 being the header)."""
+
+    def __init__(self, message: str, *, errors: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 
@@ -23,6 +25,12 @@ TYPE_LABELS = {
     "UNKNOWN": "unknown",
 }
 
+# The North American forms people type most ("(312) 555-0123", "312.555.0123",
+# "+1 312 555 0123", "1-312-555-0123"), read without phonenumbers' general parser, which
+# takes half the time of a check; the number is the one phonenumbers.parse would give.
+# Validation is the same for every form.
+_NANP_TYPED = re.compile(r"(?:\+1|1)?[ .\-]?\(?([2-9]\d{2})\)?[ .\-]?(\d{3})[ .\-]?(\d{4})")
+
 
 def normalize_phone(value: str) -> str:
     """Return ``value`` as unformatted digits, or raise ``ValidationError`` quoting it.
@@ -35,20 +43,35 @@ def normalize_phone(value: str) -> str:
     accounts that use made-up numbers such as ``5551112222``; a number phonenumbers
     does recognise must still be of an allowed region and type.
     """
+    parsed = _checked_number(value, check_type=True)
+    national = str(parsed.national_number)
+    if parsed.country_code == 1:
+        return national
+    return f"{parsed.country_code}{national}"
+
+
+def normalize_phone_e164(value: str, *, any_type: bool = False) -> str:
+    """Return ``value`` in E.164 (``+13125550123``), checked like :func:`normalize_phone`.
+
+    ``any_type`` accepts a number of any type (premium rate, pager...) as long as it is
+    a number of ``PHONE_REGIONS``: the do-not-call list takes every number that exists,
+    even one the app would never dial, so that it stays refused if its type is allowed
+    later.
+    """
+    parsed = _checked_number(value, check_type=not any_type)
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _checked_number(value: str, *, check_type: bool) -> phonenumbers.PhoneNumber:
     raw = (value or "").strip()
     if not raw:
         raise ValidationError("A phone number is required.", code="required")
     regions = tuple(app_settings.PHONE_REGIONS)
-    try:
-        parsed = phonenumbers.parse(raw, app_settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException as err:
-        raise ValidationError(
-            f"{raw!r} is not a phone number ({_parse_reason(err)}).",
-            code="invalid_phone",
-        ) from None
+    parsed = _parse(raw)
     region = phonenumbers.region_code_for_number(parsed)
     if app_settings.PHONE_STRICT_VALIDATION:
-        if not phonenumbers.is_valid_number(parsed):
+        # is_valid_number(parsed), without looking the region up a second time.
+        if region is None or not phonenumbers.is_valid_number_for_region(parsed, region):
             raise ValidationError(
                 f"{raw!r} is not a valid phone number "
                 "(check the area code and the number of digits).",
@@ -68,6 +91,8 @@ def normalize_phone(value: str) -> str:
             f"(allowed: {', '.join(sorted(regions))}; see CLICKTOAGENT['PHONE_REGIONS']).",
             code="region_not_allowed",
         )
+    if not check_type:
+        return parsed
     number_type = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
     allowed_types = tuple(app_settings.PHONE_ALLOWED_TYPES)
     if number_type != "UNKNOWN" and number_type not in allowed_types:
@@ -78,10 +103,23 @@ def normalize_phone(value: str) -> str:
             f"to call such numbers add {number_type} to CLICKTOAGENT['PHONE_ALLOWED_TYPES'].",
             code="number_type_not_allowed",
         )
-    national = str(parsed.national_number)
-    if parsed.country_code == 1:
-        return national
-    return f"{parsed.country_code}{national}"
+    return parsed
+
+
+def _parse(raw: str) -> phonenumbers.PhoneNumber:
+    default_region = app_settings.PHONE_DEFAULT_REGION
+    match = _NANP_TYPED.fullmatch(raw)
+    if match and phonenumbers.country_code_for_region(default_region) == 1:
+        return phonenumbers.PhoneNumber(
+            country_code=1, national_number=int("".join(match.groups()))
+        )
+    try:
+        return phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as err:
+        raise ValidationError(
+            f"{raw!r} is not a phone number ({_parse_reason(err)}).",
+            code="invalid_phone",
+        ) from None
 
 
 def _parse_reason(err: phonenumbers.NumberParseException) -> str:

@@ -2,12 +2,14 @@
 
 ``directory.py``: queues and agents; ``call_attempts.py``: attempts, retry, cancel and the
 dashboard; ``webhooks.py``: received deliveries and CRM user mappings; ``contacts.py``:
-``ClickToAgentAdminMixin``, click-to-call on a host's own contact admin.
+``ClickToAgentAdminMixin``, click-to-call on a host's own contact admin; ``donotcall.py``:
+the do-not-call list, with CSV import and export.
 """
 
 from .call_attempts import CallAttemptAdmin
 from .contacts import ClickToAgentAdminMixin
 from .directory import AgentAdmin, QueueAdmin
+from .donotcall import DoNotCallEntryAdmin
 from .webhooks import CrmUserMappingAdmin, WebhookEventAdmin
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "CallAttemptAdmin",
     "ClickToAgentAdminMixin",
     "CrmUserMappingAdmin",
+    "DoNotCallEntryAdmin",
     "QueueAdmin",
     "WebhookEventAdmin",
 ]

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..exceptions import (
+    AlreadyListedError,
     IdempotencyConflictError,
     InvalidTransitionError,
     OverrideNotPermittedError,
@@ -36,6 +37,7 @@ EXCEPTION_MAP: dict[type[Exception], Any] = {
     IdempotencyConflictError: lambda err: Conflict(str(err), code="idempotency_conflict"),
     InvalidTransitionError: lambda err: Conflict(str(err), code="invalid_transition"),
     OverrideNotPermittedError: lambda err: exceptions.PermissionDenied(str(err)),
+    AlreadyListedError: lambda err: Conflict(str(err), code="already_listed"),
     UnconfirmedRetryError: lambda err: Conflict(
         f'{str(err).rstrip(".")}: repeat this request with {{"confirm_unknown": true}} in '
         "the body.",

@@ -74,6 +74,26 @@ THROTTLED = OpenApiResponse(
     "button clicks count together); the Retry-After header says when to try again.",
 )
 
+DNC_THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many do-not-call changes by this user (DNC_API_THROTTLE_RATE); the "
+    "Retry-After header says when to try again.",
+)
+CONFLICT_LISTED = OpenApiResponse(
+    ErrorSerializer,
+    description="The number is already on the list; the entry is unchanged.",
+    examples=[
+        OpenApiExample(
+            "Already listed",
+            value={
+                "detail": "+13125550123 is already on the do-not-call list (entry 7, added "
+                "2026-01-31); delete that entry first to add it again."
+            },
+            status_codes=["409"],
+        )
+    ],
+)
+
 TOO_LARGE = OpenApiResponse(
     ErrorSerializer,
     description="The body is larger than API_MAX_BODY_BYTES (64 KiB by default).",

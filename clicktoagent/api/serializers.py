@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from ..models import Agent, CallAttempt, Queue
+from ..models import Agent, CallAttempt, DoNotCallEntry, Queue
 from ..phone import normalize_phone
 from ..policy.result import RULES
 
@@ -280,6 +280,37 @@ class QueueInputSerializer(serializers.Serializer[Any]):
         required=False,
         max_length=1000,
         help_text='Whole days closed, e.g. ["2026-12-25"].',
+    )
+
+
+class DoNotCallEntrySerializer(serializers.ModelSerializer[DoNotCallEntry]):
+    """A do-not-call entry as the API shows it."""
+
+    added_by = serializers.SerializerMethodField(
+        help_text="The username of who added it; null for an import without a user, or "
+        "when that user was deleted."
+    )
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["id", "phone_number", "reason", "source", "added_by", "added_at"]
+        read_only_fields = fields
+
+    def get_added_by(self, entry: DoNotCallEntry) -> str | None:
+        user = entry.added_by
+        return None if user is None else str(user.get_username())
+
+
+class DoNotCallEntryInputSerializer(serializers.Serializer[Any]):
+    """What a client sends to list a number. The number is checked and stored in E.164."""
+
+    phone_number = serializers.CharField(
+        max_length=PHONE_MAX_LENGTH,
+        help_text="The number, as people type it, e.g. (312) 555-0123; any valid number of "
+        "CLICKTOAGENT['PHONE_REGIONS'], whatever its type.",
+    )
+    reason = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Why."
     )
 
 

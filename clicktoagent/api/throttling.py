@@ -59,3 +59,25 @@ class CallCheckThrottle(SharedUserThrottle):
 
     setting = "CALL_CHECK_THROTTLE_RATE"
     key_prefix = "call-checks"
+
+
+DNC_SETTING = "DNC_API_THROTTLE_RATE"
+
+
+def dnc_rate() -> Rate | None:
+    """``CLICKTOAGENT["DNC_API_THROTTLE_RATE"]``, read per request (None: off)."""
+    return parse_rate(app_settings.DNC_API_THROTTLE_RATE, setting=DNC_SETTING)
+
+
+def dnc_throttled_message(rate: Rate) -> str:
+    return (
+        f"Request was throttled: each user may make {rate.per('do-not-call changes')} "
+        f"through the API (CLICKTOAGENT['{DNC_SETTING}'] is {rate.text!r})."
+    )
+
+
+class DoNotCallWriteThrottle(SharedUserThrottle):
+    """Each user's API adds and removals of do-not-call entries, in one counter."""
+
+    setting = DNC_SETTING
+    key_prefix = "dnc"

@@ -4,12 +4,13 @@ from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import checks, views
+from . import checks, donotcall, views
 
 router = SimpleRouter()
 router.register("call-attempts", views.CallAttemptViewSet, basename="call-attempt")
 router.register("agents", views.AgentViewSet, basename="agent")
 router.register("queues", views.QueueViewSet, basename="queue")
+router.register("do-not-call", donotcall.DoNotCallEntryViewSet, basename="do-not-call")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,
@@ -19,7 +20,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         SpectacularAPIView.as_view(
             custom_settings={
                 "TITLE": "django-clicktoagent API",
-                "DESCRIPTION": "Place DialogTech Click-to-Agent calls; manage agents and queues.",
+                "DESCRIPTION": (
+                    "Place DialogTech Click-to-Agent calls; manage agents, queues and the "
+                    "do-not-call list."
+                ),
                 "COMPONENT_SPLIT_REQUEST": True,
                 "PREPROCESSING_HOOKS": ["clicktoagent.api.schema.only_clicktoagent_api"],
             }

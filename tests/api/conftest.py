@@ -24,6 +24,9 @@ ALL_PERMISSIONS = [
     "clicktoagent.add_queue",
     "clicktoagent.change_queue",
     "clicktoagent.view_queue",
+    "clicktoagent.view_donotcallentry",
+    "clicktoagent.add_donotcallentry",
+    "clicktoagent.delete_donotcallentry",
 ]
 
 

@@ -30,6 +30,9 @@ ROUTES = [
     ("get", f"{API}/queues/12345/"),
     ("put", f"{API}/queues/12345/"),
     ("patch", f"{API}/queues/12345/"),
+    ("get", f"{API}/do-not-call/"),
+    ("post", f"{API}/do-not-call/"),
+    ("delete", f"{API}/do-not-call/1/"),
 ]
 
 

@@ -39,6 +39,9 @@ OPERATIONS = {
     ("put", "/queues/{queue_id}/"): {"200", "400", "401", "403", "404"},
     ("patch", "/queues/{queue_id}/"): {"200", "400", "401", "403", "404"},
     ("post", "/call-checks/"): {"200", "400", "401", "403", "429"},
+    ("get", "/do-not-call/"): {"200", "400", "401", "403"},
+    ("post", "/do-not-call/"): {"201", "400", "401", "403", "409", "429"},
+    ("delete", "/do-not-call/{id}/"): {"204", "401", "403", "404", "429"},
 }
 # Every operation that may carry a body documents 413 (larger than API_MAX_BODY_BYTES).
 for (method, _path), codes in OPERATIONS.items():

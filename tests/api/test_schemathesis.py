@@ -19,7 +19,7 @@ from django.core.servers.basehttp import ServerHandler, WSGIRequestHandler
 from rest_framework.authtoken.models import Token
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
-from clicktoagent.models import CallAttempt
+from clicktoagent.models import CallAttempt, DoNotCallEntry
 
 from .conftest import ALL_PERMISSIONS, API
 
@@ -52,7 +52,11 @@ def test_api_conforms_to_its_schema(
             handler.request_handler.close_connection = True
 
     monkeypatch.setattr(ServerHandler, "cleanup_headers", cleanup_headers)
-    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "API_CREATE_THROTTLE_RATE": None}
+    settings.CLICKTOAGENT = {
+        **settings.CLICKTOAGENT,
+        "API_CREATE_THROTTLE_RATE": None,
+        "DNC_API_THROTTLE_RATE": None,
+    }
     user: User = make_user(*ALL_PERMISSIONS, username="fuzzer")
     token = Token.objects.create(user=user)
     # Attempts for the retry and cancel operations to act on (otherwise ids are guesses);
@@ -70,6 +74,7 @@ def test_api_conforms_to_its_schema(
         )
         for status in ("failed", "pending")
     )
+    listed = DoNotCallEntry.objects.create(phone_number="+13125550199", source="admin")
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         "[[operations]]\n"
@@ -78,6 +83,9 @@ def test_api_conforms_to_its_schema(
         "[[operations]]\n"
         'include-path-regex = "/cancel/$"\n'
         f'parameters = {{ "path.id" = {pending.pk} }}\n'
+        "[[operations]]\n"
+        'include-path-regex = "/do-not-call/[{]id[}]/$"\n'
+        f'parameters = {{ "path.id" = {listed.pk} }}\n'
     )
     command = [
         sys.executable,
@@ -118,9 +126,12 @@ def test_api_conforms_to_its_schema(
         check=False,
     )
     assert run.returncode == 0, f"schemathesis found problems:\n{run.stdout}\n{run.stderr}"
-    assert "15 selected / 15 total" in run.stdout
+    assert "19 selected / 19 total" in run.stdout
     # The fuzzer got past validation: it placed real calls, retried and cancelled.
     assert any(entry["sid"] for entry in sandbox.requests())
     assert CallAttempt.objects.filter(retry_of=failed).exists()
     pending.refresh_from_db()
     assert pending.status == CallAttempt.Status.CANCELLED
+    # ... and listed numbers (the documented example) and removed one.
+    assert DoNotCallEntry.objects.filter(phone_number="+13125550123").exists()
+    assert not DoNotCallEntry.objects.filter(pk=listed.pk).exists()

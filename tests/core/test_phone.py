@@ -107,3 +107,67 @@ def test_system_check_names_an_unknown_number_type(settings) -> None:
     settings.CLICKTOAGENT = {"PHONE_ALLOWED_TYPES": ["MOBILE", "PREMIUM"]}
     errors = [m for m in run_checks() if m.id == "clicktoagent.E007"]
     assert len(errors) == 1 and "'PREMIUM'" in errors[0].msg
+
+
+# ---------------------------------------------------------------- E.164 (do-not-call list)
+
+
+@pytest.mark.parametrize("typed", ["(312) 555-0123", "312.555.0123", "+1 312 555 0123"])
+def test_e164_of_what_people_type(typed: str) -> None:
+    from clicktoagent.phone import normalize_phone_e164
+
+    assert normalize_phone_e164(typed) == "+13125550123"
+
+
+def test_e164_keeps_the_type_rule_unless_any_type_is_asked(settings) -> None:
+    from clicktoagent.phone import normalize_phone_e164
+
+    with pytest.raises(ValidationError, match="premium rate"):
+        normalize_phone_e164("+1 900 555 0123")
+    assert normalize_phone_e164("+1 900 555 0123", any_type=True) == "+19005550123"
+    # Any type, but still a real number of an allowed region.
+    with pytest.raises(ValidationError, match="region JM"):
+        normalize_phone_e164("+1 876 927 1234", any_type=True)
+    with pytest.raises(ValidationError, match="not a valid phone number"):
+        normalize_phone_e164("555-01", any_type=True)
+
+
+def test_e164_of_another_region_keeps_a_leading_zero(settings) -> None:
+    from clicktoagent.phone import normalize_phone_e164
+
+    settings.CLICKTOAGENT = {"PHONE_REGIONS": ["US", "IT"]}
+    assert normalize_phone_e164("+39 06 1234 5678") == "+390612345678"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "(312) 555-0123",
+        "312.555.0123",
+        "312-555-0123",
+        "3125550123",
+        "+13125550123",
+        "+1 312 555 0123",
+        "1-312-555-0123",
+        "1 (312) 555-0123",
+        "+1 (416) 555-0199",
+        "+1 900 555 0123",
+        "(212)555-0000",
+        "+312 555 0123",  # the Netherlands (+31), not Chicago
+        "+44 20 7946 0958",
+        "312 555 0123 x12",
+        "012-555-0123",
+    ],
+)
+def test_the_quick_north_american_reading_matches_phonenumbers(settings, typed: str) -> None:
+    import phonenumbers
+
+    from clicktoagent.phone import _parse
+
+    settings.CLICKTOAGENT = {"PHONE_DEFAULT_REGION": "US"}
+    expected = phonenumbers.parse(typed, "US")
+    got = _parse(typed)
+    assert (got.country_code, got.national_number) == (
+        expected.country_code,
+        expected.national_number,
+    )
