@@ -58,5 +58,9 @@ cat <<MSG
     .venv/bin/python manage.py clicktoagent_call --queue 12345 --agent 98765 \\
       --phone "(312) 555-0123" --contact-ref hubspot:contact:501
 
+  Safe calling is on: outside 8:00-21:00 in Chicago that call is scheduled for the next
+  allowed moment (the reconciler here sends it then). CLICKTOAGENT_SAFE_CALLING_RULES=none
+  before \`make run\` turns the rules off (docs/safe-calling.md).
+
 MSG
 $PY manage.py runserver "127.0.0.1:${WEB_PORT}" --noreload
