@@ -118,6 +118,21 @@ class CallRequest:
 def _queue_and_agent(
     queue_id: str, agent_id: str, errors: dict[str, list[str]]
 ) -> tuple[Queue | None, Agent | None]:
+    if queue_id and agent_id:
+        # The usual case, in one query: an active agent that is a member of an active queue.
+        membership = (
+            Agent.queues.through.objects.select_related("queue", "agent")
+            .filter(
+                queue__queue_id=str(queue_id),
+                queue__is_active=True,
+                agent__agent_id=str(agent_id),
+                agent__is_active=True,
+            )
+            .first()
+        )
+        if membership is not None:
+            return membership.queue, membership.agent
+    # Something is wrong: find out what, to say it per field.
     queue = Queue.objects.filter(queue_id=str(queue_id)).first() if queue_id else None
     agent = Agent.objects.filter(agent_id=str(agent_id)).first() if agent_id else None
     for field, value, found, kind, missing in (

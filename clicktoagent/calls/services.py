@@ -27,6 +27,7 @@ logger = logging.getLogger("clicktoagent")
 Status = CallAttempt.Status
 # The statuses an attempt can be retried from (a new attempt, linked by retry_of).
 RETRYABLE = (Status.FAILED, Status.UNKNOWN)
+RELATED_FIELDS = ("queue", "agent", "requested_by", "retry_of", "overridden_by", "content_type")
 
 
 def call_attempt_get_or_create(
@@ -92,7 +93,8 @@ def call_attempt_get_or_create(
         request_fingerprint=fingerprint if key else "",
         retry_of=retry_of,
     )
-    attempt.full_clean(exclude=["idempotency_key"], validate_constraints=False)
+    # The related rows are the ones just read (or the caller's): no query to check them.
+    attempt.full_clean(exclude=["idempotency_key", *RELATED_FIELDS], validate_constraints=False)
     try:
         with transaction.atomic():
             decision = new_attempt_decide(call, options)
