@@ -160,7 +160,12 @@ class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[CallAttempt]:
         return selectors.call_attempt_visible_to(
             user=request.user,
-            attempts=super().get_queryset(request).prefetch_related("contact"),
+            # select_related here: the change list adds list_select_related only to a
+            # queryset that has none, and the write-back column already asks for some.
+            attempts=super()
+            .get_queryset(request)
+            .select_related("agent", "queue")
+            .prefetch_related("contact"),
         )
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:

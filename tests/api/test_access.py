@@ -175,6 +175,19 @@ def test_the_agent_list_costs_the_same_queries_for_any_page_size(
     assert response.json()["results"][0]["queue_ids"] == ["q0", "q1", "q2"]
 
 
+@pytest.mark.parametrize("count", [1, 20])
+def test_the_queue_list_costs_the_same_queries_for_any_page_size(
+    admin_api: APIClient, db, django_assert_num_queries, count: int
+) -> None:
+    from clicktoagent.models import Queue
+
+    for i in range(count):
+        Queue.objects.create(queue_id=f"q{i:03}", opening_hours=["mon-fri 09:00-17:00"])
+    with django_assert_num_queries(LIST_QUERIES):
+        response = admin_api.get(f"{API}/queues/")
+    assert len(response.json()["results"]) == count
+
+
 def test_retrieving_an_attempt_costs_a_fixed_number_of_queries(
     api: APIClient, caller, demo_data, django_assert_num_queries
 ) -> None:
