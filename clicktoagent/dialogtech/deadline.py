@@ -17,7 +17,6 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Self
 
 from requests.adapters import HTTPAdapter
@@ -55,12 +54,7 @@ class SocketTimer:
         self._timer.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             # After this no shutdown can reach a socket that went back to the pool.
             self._done = True
