@@ -17,15 +17,20 @@ class DialogTechError(ClickToAgentError):
     """DialogTech could not be asked, or gave no usable answer."""
 
 
-class NotSentError(DialogTechError):
-    """The request certainly never reached DialogTech: safe to retry.
-
-    ``retry_after`` is the delay (seconds) DialogTech asked for, when it asked.
-    """
+class RetryableError(ClickToAgentError):
+    """Nothing was done, so trying again is safe; ``retry_after`` is the delay (seconds)
+    the other side asked for, when it asked."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotSentError(DialogTechError, RetryableError):
+    """The request certainly never reached DialogTech: safe to retry.
+
+    ``retry_after`` is the delay (seconds) DialogTech asked for, when it asked.
+    """
 
 
 class MaybeSentError(DialogTechError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from http.server import ThreadingHTTPServer
-from types import TracebackType
 from typing import Self
 
 
@@ -92,10 +91,5 @@ class LoopbackServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

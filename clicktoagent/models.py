@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -11,6 +13,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .weekly import validate_closed_dates, validate_opening_hours, validate_time_zone
+
+
+def _user_link(*, related_name: str) -> models.ForeignKey[Any, Any]:
+    """Who did something: optional, and kept (emptied) when the user is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name=related_name,
+    )
 
 
 class Queue(models.Model):
@@ -95,14 +108,14 @@ class CallAttempt(models.Model):
     """One request to place a call between an agent and a contact."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DISPATCHING = "dispatching", "Dispatching"
-        PLACED = "placed", "Placed"
-        FAILED = "failed", "Failed"
-        UNKNOWN = "unknown", "Unknown"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending"
+        DISPATCHING = "dispatching"
+        PLACED = "placed"
+        FAILED = "failed"
+        UNKNOWN = "unknown"
+        CANCELLED = "cancelled"
         # A safe-calling rule forbade it (clicktoagent.policy); stored, never sent.
-        BLOCKED = "blocked", "Blocked"
+        BLOCKED = "blocked"
 
     class OutsideHours(models.TextChoices):
         """What to do when a time-based rule forbids the call now."""
@@ -155,13 +168,7 @@ class CallAttempt(models.Model):
     )
 
     source = models.CharField(max_length=16, choices=Source.choices)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="clicktoagent_call_attempts",
-    )
+    requested_by = _user_link(related_name="clicktoagent_call_attempts")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Hash of the request an idempotency key was first used with.
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -185,13 +192,7 @@ class CallAttempt(models.Model):
     adjustments = models.JSONField(default=dict, blank=True)
     overridden_rules = models.JSONField(default=list, blank=True)
     override_reason = models.TextField(blank=True)
-    overridden_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    overridden_by = _user_link(related_name="+")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -257,11 +258,11 @@ class WebhookEvent(models.Model):
     """One authenticated webhook delivery, stored before it is acted on."""
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        PROCESSED = "processed", "Processed"
-        REJECTED = "rejected", "Rejected"
-        IGNORED = "ignored", "Ignored"
-        DUPLICATE = "duplicate", "Duplicate"
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        REJECTED = "rejected"
+        IGNORED = "ignored"
+        DUPLICATE = "duplicate"
 
     class CallbackStatus(models.TextChoices):
         NONE = "", "No callback"
@@ -387,10 +388,10 @@ class CrmWriteback(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        WRITTEN = "written", "Written"
-        FAILED = "failed", "Failed"
-        UNKNOWN = "unknown", "Unknown"
+        PENDING = "pending"
+        WRITTEN = "written"
+        FAILED = "failed"
+        UNKNOWN = "unknown"
 
     attempt = models.OneToOneField(
         CallAttempt, on_delete=models.CASCADE, related_name="crm_writeback"
@@ -453,13 +454,7 @@ class DoNotCallEntry(models.Model):
     source = models.CharField(
         max_length=64, blank=True, help_text="Where it came from: admin, api, import, ..."
     )
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    added_by = _user_link(related_name="+")
     added_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -101,18 +101,20 @@ def validate_opening_hours(value: Any) -> None:
     """Model validator: a list of ranges like ``"mon-fri 09:00-17:30"``."""
     if not isinstance(value, list):
         raise ValidationError('Opening hours are a list, e.g. ["mon-fri 09:00-17:30"].')
-    try:
-        parse_ranges(value)
-    except ValueError as err:
-        raise ValidationError(str(err)) from None
+    _validate(parse_ranges, value)
 
 
 def validate_closed_dates(value: Any) -> None:
     """Model validator: a list of ISO dates."""
     if not isinstance(value, list):
         raise ValidationError('Closed dates are a list, e.g. ["2026-12-25"].')
+    _validate(parse_dates, value)
+
+
+def _validate(parse: Callable[[Any], object], value: Any) -> None:
+    """Run ``parse`` on a field's value; its ``ValueError`` becomes a ``ValidationError``."""
     try:
-        parse_dates(value)
+        parse(value)
     except ValueError as err:
         raise ValidationError(str(err)) from None
 
@@ -132,9 +134,5 @@ def time_zone(name: str) -> ZoneInfo:
 
 def validate_time_zone(value: str) -> None:
     """Model validator: empty, or an IANA time zone name."""
-    if not value:
-        return
-    try:
-        time_zone(value)
-    except ValueError as err:
-        raise ValidationError(str(err)) from None
+    if value:
+        _validate(time_zone, value)

@@ -141,24 +141,36 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return after, before
 
 
+def _created_in(
+    attempts: QuerySet[CallAttempt] | None, start: date, end: date
+) -> QuerySet[CallAttempt]:
+    """``attempts`` (default all) created from ``start`` to ``end`` inclusive."""
+    after, before = _day_bounds(start, end)
+    base = attempts if attempts is not None else CallAttempt.objects.all()
+    return base.filter(created_at__gte=after, created_at__lt=before)
+
+
+def _status_counts(attempts: QuerySet[CallAttempt], by: str) -> dict[Any, dict[str, int]]:
+    """How many of ``attempts`` have each status, per value of the field ``by``."""
+    rows = attempts.values(by, "status").annotate(n=Count("id")).order_by()
+    counts: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(row[by], {})[row["status"]] = row["n"]
+    return counts
+
+
 def call_attempt_daily_counts(
     *, start: date, end: date, attempts: QuerySet[CallAttempt] | None = None
 ) -> list[DailyAttemptCounts]:
     """Attempts (of ``attempts``, default all) per day (in the current time zone) and
     status, every day from start to end inclusive, days without attempts included with
     zero counts."""
-    after, before = _day_bounds(start, end)
-    base = attempts if attempts is not None else CallAttempt.objects.all()
-    rows = (
-        base.filter(created_at__gte=after, created_at__lt=before)
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "status")
-        .annotate(n=Count("id"))
-        .order_by()
+    by_day = _status_counts(
+        _created_in(attempts, start, end).annotate(
+            day=TruncDate("created_at", tzinfo=timezone.get_current_timezone())
+        ),
+        by="day",
     )
-    by_day: dict[date, dict[str, int]] = {}
-    for row in rows:
-        by_day.setdefault(row["day"], {})[row["status"]] = row["n"]
     days = []
     day = start
     while day <= end:
@@ -174,17 +186,9 @@ def agent_success_rates(
 ) -> list[AgentSuccessRate]:
     """Per agent with finished attempts (of ``attempts``, default all) created in the
     period, best success rate first."""
-    after, before = _day_bounds(start, end)
-    base = attempts if attempts is not None else CallAttempt.objects.all()
-    rows = (
-        base.filter(created_at__gte=after, created_at__lt=before, status__in=OUTCOME_STATUSES)
-        .values("agent_id", "status")
-        .annotate(n=Count("id"))
-        .order_by()
+    by_agent = _status_counts(
+        _created_in(attempts, start, end).filter(status__in=OUTCOME_STATUSES), by="agent_id"
     )
-    by_agent: dict[int, dict[str, int]] = {}
-    for row in rows:
-        by_agent.setdefault(row["agent_id"], {})[row["status"]] = row["n"]
     agents = Agent.objects.filter(pk__in=by_agent).order_by("name", "agent_id")
     rates = [
         AgentSuccessRate(

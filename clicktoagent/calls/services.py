@@ -7,7 +7,7 @@ it once the transaction that stored it commits.
 from __future__ import annotations
 
 import logging
-from typing import Any, Unpack
+from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
@@ -164,6 +164,14 @@ def call_attempt_can_retry(attempt: CallAttempt) -> bool:
     return attempt.status in RETRYABLE
 
 
+class RetryOptions(TypedDict, total=False):
+    """The optional arguments of :func:`call_attempt_retry_get_or_create`."""
+
+    requested_by: AbstractBaseUser | None
+    confirm_unknown: bool
+    override_reason: str
+
+
 def call_attempt_retry_get_or_create(
     *,
     attempt: CallAttempt,
@@ -212,18 +220,7 @@ def call_attempt_retry_get_or_create(
 
 
 def call_attempt_retry(
-    *,
-    attempt: CallAttempt,
-    source: str,
-    requested_by: AbstractBaseUser | None = None,
-    confirm_unknown: bool = False,
-    override_reason: str = "",
+    *, attempt: CallAttempt, source: str, **options: Unpack[RetryOptions]
 ) -> CallAttempt:
     """Like :func:`call_attempt_retry_get_or_create`, returning only the new attempt."""
-    return call_attempt_retry_get_or_create(
-        attempt=attempt,
-        source=source,
-        requested_by=requested_by,
-        confirm_unknown=confirm_unknown,
-        override_reason=override_reason,
-    )[0]
+    return call_attempt_retry_get_or_create(attempt=attempt, source=source, **options)[0]

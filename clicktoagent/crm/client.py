@@ -36,7 +36,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
 from .. import __version__
 from ..dialogtech.deadline import Deadline, DeadlineAdapter, DeadlinePassedBeforeSending
 from ..dialogtech.redact import redact
-from ..exceptions import ClickToAgentError
+from ..exceptions import ClickToAgentError, RetryableError
 from .refs import CrmRecord
 
 USER_AGENT = f"django-clicktoagent/{__version__} CRM write-back"
@@ -107,12 +107,8 @@ class CrmWriteError(ClickToAgentError):
     """A try that did not write the activity."""
 
 
-class CrmNotWrittenError(CrmWriteError):
+class CrmNotWrittenError(CrmWriteError, RetryableError):
     """Nothing was created: retry later, after ``retry_after`` seconds when the CRM said."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class CrmMaybeWrittenError(CrmWriteError):

@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..dispatch.retry import backend_can_defer, backoff, task_enqueue
+from ..dispatch.retry import backend_can_defer, backoff, rows_won, task_enqueue
 from ..exceptions import InvalidTransitionError
 from ..models import CallAttempt, CrmProvider, CrmUserMapping, CrmWriteback
 from ..taskcompat import task
@@ -467,11 +467,8 @@ def crm_writebacks_reconcile(
             logger.warning("CRM write-back %s closed: its last try was lost", pk)
     requeued: list[int] = []
     retry = overdue & Q(tries__lt=max_tries)
-    for pk in (
-        CrmWriteback.objects.filter(retry).order_by("pk").values_list("pk", flat=True)[:limit]
-    ):
-        if CrmWriteback.objects.filter(retry, pk=pk).update(next_try_at=now):
-            requeued.append(pk)
-            logger.info("CRM write-back %s queued again by the reconciler", pk)
-            _enqueue(writeback_id=pk)
+    for pk in rows_won(CrmWriteback, retry, limit=limit, next_try_at=now):
+        requeued.append(pk)
+        logger.info("CRM write-back %s queued again by the reconciler", pk)
+        _enqueue(writeback_id=pk)
     return WritebackReconcileReport(requeued=requeued, closed=closed)

@@ -7,7 +7,8 @@ write is blocked on it (connect, TLS handshake, waiting for the status line, rea
 body). :class:`DeadlineAdapter` mounts connections that report their sockets to the
 deadline active in the current thread, and that check it, and the caller's last-moment
 ``may_send`` check, right before the request is written. :class:`SocketTimer`, the
-timer itself, also bounds the webhook callbacks (``webhooks/outbound.py``).
+timer itself, also bounds the webhook callbacks (``webhooks/outbound.py``), whose pinned
+connections are mounted the same way (:func:`pool_classes`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Self
 
 from requests.adapters import HTTPAdapter
@@ -54,12 +54,7 @@ class SocketTimer:
         self._timer.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             # After this no shutdown can reach a socket that went back to the pool.
             self._done = True
@@ -189,12 +184,22 @@ class _HTTPSConnection(_HTTPConnection, HTTPSConnection):
     """The same hooks; TLS from HTTPSConnection."""
 
 
-class _HTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+def pool_classes(
+    http: type[HTTPConnection], https: type[HTTPSConnection]
+) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes by scheme (a ``PoolManager``'s ``pool_classes_by_scheme``)
+    whose pools make their connections with ``http`` and ``https``."""
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = http
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = https
+
+    return {"http": Pool, "https": TLSPool}
 
 
-class _HTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+_POOL_CLASSES = pool_classes(_HTTPConnection, _HTTPSConnection)
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -202,7 +207,4 @@ class DeadlineAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _HTTPConnectionPool,
-            "https": _HTTPSConnectionPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES

@@ -16,6 +16,7 @@ from django.utils import timezone
 from ..conf import app_settings
 from ..models import CallAttempt
 from .outcome import call_attempt_finish
+from .retry import rows_won
 from .services import dispatching_lost_after
 from .tasks import call_attempt_enqueue
 
@@ -59,17 +60,14 @@ def call_attempt_reconcile(
         | Q(next_try_at__lte=pending_cutoff)
     )
     requeued: list[int] = []
-    for pk in (
-        CallAttempt.objects.filter(lost_task).order_by("pk").values_list("pk", flat=True)[:limit]
-    ):
-        if CallAttempt.objects.filter(lost_task, pk=pk).update(next_try_at=now):
-            call_attempt_enqueue(attempt_id=pk)
-            requeued.append(pk)
-            logger.info(
-                "call attempt %s queued again by the reconciler",
-                pk,
-                extra={"attempt_id": pk, "status": Status.PENDING},
-            )
+    for pk in rows_won(CallAttempt, lost_task, limit=limit, next_try_at=now):
+        call_attempt_enqueue(attempt_id=pk)
+        requeued.append(pk)
+        logger.info(
+            "call attempt %s queued again by the reconciler",
+            pk,
+            extra={"attempt_id": pk, "status": Status.PENDING},
+        )
 
     dispatching_cutoff = now - timedelta(seconds=dispatching_after)
     lost_worker = Q(status=Status.DISPATCHING, dispatched_at__lte=dispatching_cutoff)

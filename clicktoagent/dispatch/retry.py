@@ -1,5 +1,6 @@
-"""When to try again: one backoff schedule, whether the task backend can defer, and
-queueing a try so that a failure to queue loses nothing.
+"""When to try again: one backoff schedule, whether the task backend can defer,
+queueing a try so that a failure to queue loses nothing, and the reconcilers' way to
+take a row that no task will try.
 
 Shared by the dispatch of call attempts, the webhook callbacks and the CRM write-back.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+from django.db.models import Model, Q
 
 from ..conf import app_settings
 from ..taskcompat import task_backends
@@ -55,3 +59,13 @@ def task_enqueue(
             type(err).__name__,
             extra=extra,
         )
+
+
+def rows_won(model: type[Model], where: Q, *, limit: int, **changes: Any) -> Iterator[int]:
+    """The pks, lowest first, of up to ``limit`` rows of ``model`` matching ``where`` that
+    this caller wins: each is given ``changes`` by one UPDATE conditional on ``where``,
+    so of several reconcilers running at once exactly one wins each row."""
+    rows = model._default_manager.filter(where)
+    for pk in rows.order_by("pk").values_list("pk", flat=True)[:limit]:
+        if model._default_manager.filter(where, pk=pk).update(**changes):
+            yield pk

@@ -78,9 +78,9 @@ class WebhookView(View):
     """POST-only endpoint: authenticate, store, process, answer.
 
     HEAD answers 200 so a CRM's "test the URL" button works; every other method is 405.
-    Subclasses implement :meth:`is_configured`, :meth:`authenticate` and, when a
-    request can hold several deliveries or the delivery id is in the body,
-    :meth:`deliveries`.
+    Subclasses implement :meth:`is_configured`, :meth:`authenticate` and, when the
+    sender gives a delivery id, :meth:`delivery_id`, or :meth:`deliveries` when a request
+    can hold several deliveries.
     """
 
     provider: ClassVar[str]
@@ -97,8 +97,12 @@ class WebhookView(View):
         """Raise :class:`WebhookAuthenticationError` unless the request is genuine."""
         raise NotImplementedError
 
+    def delivery_id(self, request: HttpRequest, body: bytes) -> str:
+        """The id of the one delivery a request carries: by default a hash of the body."""
+        return body_hash(body)
+
     def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
-        return [Delivery(delivery_id=body_hash(body), body=decode_body(body))]
+        return [Delivery(delivery_id=self.delivery_id(request, body), body=decode_body(body))]
 
     def response(self, outcomes: list[Any]) -> HttpResponse:
         """One JSON answer for a single delivery: 200, or 400 when it was rejected."""

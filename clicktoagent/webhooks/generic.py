@@ -34,14 +34,12 @@ from .base import WebhookView
 from .callback_policy import CallbackURLError, callback_url_check
 from .checks import provider_check, unset_warning
 from .parsing import (
-    Delivery,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
     as_text,
     clean_delivery_id,
-    decode_body,
     load_json,
     register_parser,
 )
@@ -160,9 +158,8 @@ class GenericWebhookView(WebhookView):
                 "Standard Webhooks verification failed: unreadable signature or body."
             ) from None
 
-    def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
-        delivery_id = clean_delivery_id(request.headers.get("webhook-id"), body=body)
-        return [Delivery(delivery_id=delivery_id, body=decode_body(body))]
+    def delivery_id(self, request: HttpRequest, body: bytes) -> str:
+        return clean_delivery_id(request.headers.get("webhook-id"), body=body)
 
 
 @provider_check

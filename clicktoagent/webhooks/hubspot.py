@@ -28,14 +28,11 @@ from ..models import WebhookEvent, WebhookProvider
 from .base import WebhookView
 from .checks import provider_check, unset_warning
 from .parsing import (
-    Delivery,
     UnusableDeliveryError,
     WebhookAuthenticationError,
     WebhookCall,
     WebhookParser,
     as_text,
-    body_hash,
-    decode_body,
     load_json,
     register_parser,
 )
@@ -200,9 +197,6 @@ class HubSpotWebhookView(WebhookView):
             raise WebhookAuthenticationError(f"Unknown X-HubSpot-Signature-Version {version!r}.")
         if not hmac.compare_digest(expected.encode(), legacy.strip().lower().encode()):
             raise WebhookAuthenticationError(f"X-HubSpot-Signature ({version}) does not match.")
-
-    def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
-        return [Delivery(delivery_id=body_hash(body), body=decode_body(body))]
 
 
 @provider_check

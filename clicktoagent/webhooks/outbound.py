@@ -35,11 +35,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
 
-from ..dialogtech.deadline import SocketTimer
+from ..dialogtech.deadline import SocketTimer, pool_classes
 from .callback_policy import (
     CallbackAddressError,
     CallbackPolicy,
@@ -160,22 +160,14 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection, HTTPSConnection):
     """TLS over the pinned socket; SNI and the certificate check use the URL's host name."""
 
 
-class _PinnedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTPConnection
-
-
-class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPSConnection
+_PINNED_POOL_CLASSES = pool_classes(_PinnedHTTPConnection, _PinnedHTTPSConnection)
 
 
 class _PinnedPoolManager(PoolManager):
     def __init__(self, *args: Any, callback_try: _Try, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._callback_try = callback_try
-        self.pool_classes_by_scheme = {
-            "http": _PinnedHTTPConnectionPool,
-            "https": _PinnedHTTPSConnectionPool,
-        }
+        self.pool_classes_by_scheme = _PINNED_POOL_CLASSES
 
     def _new_pool(
         self,

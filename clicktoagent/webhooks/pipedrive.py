@@ -24,7 +24,6 @@ from ..models import WebhookEvent, WebhookProvider
 from .base import WebhookView
 from .checks import provider_check, unset_warning
 from .parsing import (
-    Delivery,
     IgnoredDeliveryError,
     UnusableDeliveryError,
     WebhookAuthenticationError,
@@ -144,11 +143,11 @@ class PipedriveWebhookView(WebhookView):
         response["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
         return response
 
-    def deliveries(self, request: HttpRequest, body: bytes) -> list[Delivery]:
-        return [Delivery(delivery_id=delivery_id(body), body=decode_body(body))]
+    def delivery_id(self, request: HttpRequest, body: bytes) -> str:
+        return pipedrive_delivery_id(body)
 
 
-def delivery_id(body: bytes) -> str:
+def pipedrive_delivery_id(body: bytes) -> str:
     """v2: ``meta.id`` (unique per event). v1's ``meta.id`` is the object's id, so a v1
     delivery is identified by webhook, object, id, action and ``timestamp_micro``
     (unchanged on retries). Without either, a hash of the body."""

@@ -18,12 +18,7 @@ from ..calls.services import call_attempt_get_or_create
 from ..directory import agent_first_queue
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError
 from ..models import CallAttempt, CrmUserMapping, WebhookEvent, WebhookProvider
-from .parsing import (
-    IgnoredDeliveryError,
-    UnusableDeliveryError,
-    WebhookCall,
-    get_parser,
-)
+from .parsing import IgnoredDeliveryError, UnusableDeliveryError, WebhookCall, get_parser
 
 logger = logging.getLogger("clicktoagent.webhooks")
 
