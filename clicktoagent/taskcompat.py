@@ -11,6 +11,7 @@ the configured backend, so tasks declared here run on RQ workers either way.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 import django
@@ -47,3 +48,11 @@ def __getattr__(name: str) -> Any:
     else:
         import django_tasks as framework  # type: ignore[no-redef]
     return getattr(framework, name)
+
+
+def runs_immediately(alias: str) -> bool:
+    """Whether the backend ``alias`` runs a task inside the call that enqueues it (the
+    immediate backend, or a subclass), so the caller may as well run the work itself."""
+    module, _, name = IMMEDIATE_BACKEND.rpartition(".")
+    immediate = getattr(importlib.import_module(module), name)
+    return isinstance(__getattr__("task_backends")[alias], immediate)

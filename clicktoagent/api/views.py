@@ -275,8 +275,9 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
                 f"attempt {err.attempt_id}); use a new key for a new call.",
                 code="idempotency_conflict",
             ) from None
-        # The dispatch ran (or was queued) when the service's transaction committed.
-        return _attempt_response(self.get_queryset().get(pk=attempt.pk), created=created)
+        # The dispatch ran (or was queued) when the service's transaction committed, and
+        # the attempt the service returns holds its outcome.
+        return _attempt_response(attempt, created=created)
 
     @extend_schema(
         summary="Retry a failed or unknown attempt",

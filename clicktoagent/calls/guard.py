@@ -18,8 +18,6 @@ from ..conf import app_settings
 from ..exceptions import OverrideNotPermittedError
 from ..models import OVERRIDE_GUARDRAILS_PERMISSION, CallAttempt
 from ..policy.checks import call_check, region_normalize
-from ..policy.locks import number_lock
-from ..policy.result import DAILY_CAP
 from .request import CallRequest
 
 OutsideHours = CallAttempt.OutsideHours
@@ -99,6 +97,10 @@ class Decision:
     run_after: datetime | None = None
     error: str = ""
 
+    @property
+    def sendable_now(self) -> bool:
+        return not self.blocked and self.run_after is None
+
 
 def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decision:
     """Check a new call against the rules, inside the transaction that stores it.
@@ -115,8 +117,6 @@ def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decisi
     }
     if not app_settings.SAFE_CALLING_RULES:
         return Decision(values)
-    if DAILY_CAP in app_settings.SAFE_CALLING_RULES:
-        number_lock(call.phone_to_call)
     check = call_check(
         phone_to_call=call.phone_to_call,
         queue=call.queue,
@@ -124,6 +124,7 @@ def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decisi
         warning=call.warning,
         contact_region=options.contact_region,
         override=bool(options.override_reason),
+        lock=True,
     )
     values.update(check.attempt_values())
     if check.allowed:

@@ -16,7 +16,11 @@ from django.utils import timezone
 
 from ..dispatch.outcome import call_attempt_block
 from ..dispatch.retry import backend_can_defer
-from ..dispatch.tasks import call_attempt_enqueue
+from ..dispatch.tasks import (
+    call_attempt_dispatch_claimed,
+    call_attempt_enqueue,
+    dispatch_inline_claim,
+)
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
 from ..models import CallAttempt
 from .guard import SafeCallingOptions, new_attempt_decide
@@ -100,6 +104,10 @@ def call_attempt_get_or_create(
             decision = new_attempt_decide(call, options)
             for name, value in decision.values.items():
                 setattr(attempt, name, value)
+            # Sent by this process right after the commit: stored already claimed.
+            claim = dispatch_inline_claim() if dispatch and decision.sendable_now else None
+            for name, value in (claim or {}).items():
+                setattr(attempt, name, value)
             attempt.save()
             logger.info(
                 "call attempt %s created",
@@ -108,6 +116,8 @@ def call_attempt_get_or_create(
             )
             if decision.blocked:
                 call_attempt_block(attempt, error=decision.error)
+            elif claim is not None:
+                transaction.on_commit(lambda: call_attempt_dispatch_claimed(attempt))
             elif dispatch and (decision.run_after is None or backend_can_defer()):
                 pk, run_after = attempt.pk, decision.run_after
                 transaction.on_commit(
@@ -132,7 +142,9 @@ def call_attempt_create(**kwargs: Any) -> CallAttempt:
 
 
 def _idempotent_match(key: str, fingerprint: str) -> CallAttempt | None:
-    existing = CallAttempt.objects.filter(idempotency_key=key).first()
+    existing = (
+        CallAttempt.objects.select_related("queue", "agent").filter(idempotency_key=key).first()
+    )
     if existing is None:
         return None
     if existing.request_fingerprint != fingerprint:

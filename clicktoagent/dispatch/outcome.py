@@ -8,6 +8,7 @@ reconciler giving up on a lost worker.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -38,19 +39,22 @@ def call_attempt_finish(
 
     One conditional UPDATE, so of two paths racing to finish it only one does; that one
     copies the outcome onto the contact in the same transaction and sends the signal
-    once it commits. ``attempt`` is refreshed either way. Returns whether it finished.
+    once it commits. ``attempt`` holds the row's values afterwards. Returns whether it
+    finished.
     """
-    with transaction.atomic():
+    fields = {"status": status, "finished_at": finished_at or timezone.now(), **values}
+    with transaction.atomic() if _copies_to_contact(attempt) else nullcontext():
         updated = CallAttempt.objects.filter(where, pk=attempt.pk).update(
-            status=status,
-            finished_at=finished_at or timezone.now(),
-            next_try_at=None,
-            **values,
+            next_try_at=None, **fields
         )
-        attempt.refresh_from_db()
         if updated:
+            # The row now holds exactly these values: no need to read it again.
+            for name, value in {"next_try_at": None, **fields}.items():
+                setattr(attempt, name, value)
             _copy_outcome_to_contact(attempt)
             transaction.on_commit(lambda: _send_finished(attempt))
+        else:
+            attempt.refresh_from_db()
     return bool(updated)
 
 
@@ -74,9 +78,14 @@ def call_attempt_block(attempt: CallAttempt, *, error: str, **values: Any) -> bo
     return blocked
 
 
+def _copies_to_contact(attempt: CallAttempt) -> bool:
+    """Whether finishing ``attempt`` also writes its contact (then in one transaction)."""
+    return bool(app_settings.CONTACT_FIELDS and attempt.content_type_id and attempt.object_id)
+
+
 def _copy_outcome_to_contact(attempt: CallAttempt) -> None:
     fields: dict[str, str] = app_settings.CONTACT_FIELDS
-    if not fields or attempt.content_type is None or not attempt.object_id:
+    if not _copies_to_contact(attempt) or attempt.content_type is None:
         return
     model = attempt.content_type.model_class()
     if model is None:

@@ -61,26 +61,47 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     open, or the per-minute request cap is used up, the attempt is not claimed: it
     stays ``pending`` with ``next_try_at`` set.
     """
-    status = CallAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
-    if status != Status.PENDING:
+    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    if attempt.status != Status.PENDING:
         # Checked before the breaker so a duplicate task never uses up the probe.
-        return SendStep(_not_dispatched(attempt_id))
+        return SendStep(_not_dispatched(attempt))
     if app_settings.SAFE_CALLING_RULES:
-        held = _safe_calling_recheck(attempt_id)
+        held = _safe_calling_recheck(attempt)
         if held is not None:
             return held
     hold = breaker.circuit_hold() or rate_limit.rate_limit_acquire()
     if hold is not None:
-        return _postpone(attempt_id, hold=hold)
+        return _postpone(attempt, hold=hold)
+    now = timezone.now()
     claimed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
-        status=Status.DISPATCHING,
-        dispatched_at=timezone.now(),
-        next_try_at=None,
-        tries=F("tries") + 1,
+        status=Status.DISPATCHING, dispatched_at=now, next_try_at=None, tries=F("tries") + 1
     )
     if not claimed:
-        return SendStep(_not_dispatched(attempt_id))
-    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+        attempt.refresh_from_db()
+        return SendStep(_not_dispatched(attempt))
+    # Only the claimer changes a claimed row: the values just written are the row's.
+    attempt.status, attempt.dispatched_at, attempt.next_try_at = Status.DISPATCHING, now, None
+    attempt.tries += 1
+    return call_attempt_send_claimed(attempt)
+
+
+def inline_claim() -> dict[str, object] | None:
+    """The fields of an attempt stored already claimed, for a process that sends it as
+    soon as it is committed (the immediate task backend): nobody else can see it before,
+    so the claim costs nothing. None when dispatch must wait (the circuit breaker, the
+    request cap): store it ``pending`` then, and send it the usual way."""
+    if breaker.circuit_hold() or rate_limit.rate_limit_acquire():
+        return None
+    return {"status": Status.DISPATCHING, "dispatched_at": timezone.now(), "tries": 1}
+
+
+def call_attempt_send_claimed(attempt: CallAttempt) -> SendStep:
+    """Send an attempt this process has claimed (``dispatching``), and record the outcome.
+
+    A process that stops after the claim leaves it ``dispatching``: the reconciler
+    ends it ``unknown`` once it is older than :func:`dispatching_lost_after`.
+    """
+    attempt_id = attempt.pk
     started = time.monotonic()
     logger.info(
         "call attempt %s dispatching",
@@ -89,7 +110,7 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     )
     try:
         response = get_client().click_to_agent(
-            _dialogtech_request(attempt), may_send=lambda: _still_ours_to_send(attempt_id)
+            _dialogtech_request(attempt), may_send=lambda: _still_ours_to_send(attempt)
         )
     except SendCancelledError:
         return SendStep(_finish_not_sent_too_late(attempt, started=started))
@@ -128,12 +149,11 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     )
 
 
-def _safe_calling_recheck(attempt_id: int) -> SendStep | None:
+def _safe_calling_recheck(attempt: CallAttempt) -> SendStep | None:
     """The safe-calling rules again, right before the claim: a call allowed when it was
     created (20:55) may not be any more (21:05). None: go on and send it. Otherwise it
     waits for the next allowed moment (``outside_hours="schedule"`` and only time rules
     broken) or ends ``blocked``."""
-    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
     check = call_check(
         phone_to_call=attempt.phone_to_call,
         queue=attempt.queue,
@@ -143,16 +163,20 @@ def _safe_calling_recheck(attempt_id: int) -> SendStep | None:
         override=bool(attempt.override_reason),
         exclude_attempt_id=attempt.pk,
     )
-    pending = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING)
+    pending = CallAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING)
     if check.allowed:
         if check.adjustments:
-            pending.update(**check.attempt_values())
+            values = check.attempt_values()
+            pending.update(**values)
+            for name, value in values.items():
+                setattr(attempt, name, value)
         return None
     if check.waits and attempt.outside_hours == CallAttempt.OutsideHours.SCHEDULE:
         assert check.next_allowed_at is not None
-        pending.update(violations=check.violation_dicts())
+        attempt.violations = check.violation_dicts()
+        pending.update(violations=attempt.violations)
         hold = Hold(reason=check.summary(), retry_at=check.next_allowed_at.timestamp())
-        return _postpone(attempt_id, hold=hold)
+        return _postpone(attempt, hold=hold)
     call_attempt_block(attempt, error=check.summary(), **check.attempt_values())
     return SendStep(attempt)
 
@@ -176,20 +200,19 @@ def dispatching_lost_after() -> float:
     return dialogtech_total_timeout() + float(app_settings.RECONCILE_DISPATCHING_MARGIN)
 
 
-def _still_ours_to_send(attempt_id: int) -> bool:
+def _still_ours_to_send(attempt: CallAttempt) -> bool:
     """Asked right before the request is written: is the claim fresh enough to send?
 
     A request must start within ``RECONCILE_DISPATCHING_MARGIN`` of the claim, so that
     even at its total timeout it ends before the reconciler's cut-off: a worker that
     stalled (paused VM, stopped process) never sends an attempt the reconciler has
-    given up on, or is about to.
+    given up on, or is about to. The claim's time is the one this process wrote, read
+    against the same wall clock (which a paused machine puts right when it resumes), so
+    no query is needed: nobody else changes a claimed row within the margin.
     """
     window = float(app_settings.RECONCILE_DISPATCHING_MARGIN)
-    return CallAttempt.objects.filter(
-        pk=attempt_id,
-        status=Status.DISPATCHING,
-        dispatched_at__gte=timezone.now() - timedelta(seconds=window),
-    ).exists()
+    claimed_at = attempt.dispatched_at
+    return claimed_at is not None and timezone.now() - claimed_at < timedelta(seconds=window)
 
 
 def _finish_not_sent_too_late(attempt: CallAttempt, *, started: float) -> CallAttempt:
@@ -251,13 +274,12 @@ def _finish(
     return attempt
 
 
-def _not_dispatched(attempt_id: int) -> CallAttempt:
-    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+def _not_dispatched(attempt: CallAttempt) -> CallAttempt:
     logger.info(
         "call attempt %s not dispatched: it is %s",
-        attempt_id,
+        attempt.pk,
         attempt.status,
-        extra={"attempt_id": attempt_id, "status": attempt.status},
+        extra={"attempt_id": attempt.pk, "status": attempt.status},
     )
     return attempt
 
@@ -277,7 +299,9 @@ def _release_for_retry(attempt: CallAttempt, *, retry_after: float | None, reaso
     )
     if not released:
         # The reconciler gave up on it meanwhile: never send it again.
-        return SendStep(CallAttempt.objects.get(pk=attempt.pk))
+        attempt.refresh_from_db()
+        return SendStep(attempt)
+    attempt.status, attempt.next_try_at, attempt.error = Status.PENDING, next_try_at, reason
     logger.info(
         "call attempt %s not sent (%s); retrying in %.1f s",
         attempt.pk,
@@ -285,16 +309,20 @@ def _release_for_retry(attempt: CallAttempt, *, retry_after: float | None, reaso
         delay,
         extra={"attempt_id": attempt.pk, "status": Status.PENDING, "tries": attempt.tries},
     )
-    return SendStep(CallAttempt.objects.get(pk=attempt.pk), retry_at=next_try_at, backoff=delay)
+    return SendStep(attempt, retry_at=next_try_at, backoff=delay)
 
 
-def _postpone(attempt_id: int, *, hold: Hold) -> SendStep:
+def _postpone(attempt: CallAttempt, *, hold: Hold) -> SendStep:
     """Leave an unclaimed attempt ``pending`` until ``hold.retry_at`` (``next_try_at``)."""
     next_try_at = datetime.fromtimestamp(hold.retry_at, tz=UTC)
-    postponed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
+    postponed = CallAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
         next_try_at=next_try_at
     )
-    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    if postponed:
+        attempt.next_try_at = next_try_at
+    else:
+        attempt.refresh_from_db()
+    attempt_id = attempt.pk
     logger.info(
         "call attempt %s postponed until %s: %s",
         attempt_id,

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from ..conf import app_settings
 from ..models import CallAttempt
-from ..taskcompat import task
+from ..taskcompat import runs_immediately, task
 from .retry import backend_can_defer, task_enqueue
-from .services import call_attempt_send
+from .services import SendStep, call_attempt_send, call_attempt_send_claimed, inline_claim
 
 logger = logging.getLogger("clicktoagent")
 
@@ -49,8 +49,41 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
     ``INLINE_RETRY_MAX_WAIT`` seconds; anything longer stays ``pending`` for the
     reconciler.
     """
+    return _until_done(call_attempt_send(attempt_id=attempt_id))
+
+
+def dispatch_inline_claim() -> dict[str, object] | None:
+    """For an attempt about to be stored: its claimed fields when this process will send
+    it itself once it is committed (the immediate backend, and nothing holds dispatch
+    back), else None (store it ``pending`` and queue its task)."""
+    if not runs_immediately(app_settings.TASK_BACKEND):
+        return None
+    return inline_claim()
+
+
+def call_attempt_dispatch_claimed(attempt: CallAttempt) -> CallAttempt:
+    """Send an attempt stored already claimed by :func:`dispatch_inline_claim`, then go
+    on like :func:`call_attempt_dispatch` until it is finished or due later. Runs after
+    the commit, like a task: an error of ours is logged, never raised into the request,
+    and leaves the attempt to the reconciler."""
+    try:
+        finished = _until_done(call_attempt_send_claimed(attempt))
+        if finished is not attempt:
+            # Tried again after a request that never left: the caller's copy catches up.
+            attempt.refresh_from_db()
+        return attempt
+    except Exception:
+        logger.exception(
+            "call attempt %s: sending it failed; the reconciler will close it",
+            attempt.pk,
+            extra={"attempt_id": attempt.pk},
+        )
+        return attempt
+
+
+def _until_done(step: SendStep) -> CallAttempt:
+    attempt_id = step.attempt.pk
     while True:
-        step = call_attempt_send(attempt_id=attempt_id)
         if step.retry_at is None:
             return step.attempt
         if backend_can_defer():
@@ -59,3 +92,4 @@ def call_attempt_dispatch(*, attempt_id: int) -> CallAttempt:
         if step.backoff is None or step.backoff > float(app_settings.INLINE_RETRY_MAX_WAIT):
             return step.attempt
         time.sleep(step.backoff)
+        step = call_attempt_send(attempt_id=attempt_id)

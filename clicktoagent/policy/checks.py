@@ -12,6 +12,7 @@ from ..conf import app_settings
 from ..models import CallAttempt, DoNotCallEntry, Queue
 from ..weekly import parse_dates, parse_ranges
 from . import result as codes
+from .locks import number_lock
 from .regions import (
     Entry,
     Place,
@@ -46,21 +47,26 @@ def call_check(
     at: datetime | None = None,
     override: bool = False,
     exclude_attempt_id: int | None = None,
+    lock: bool = False,
 ) -> CallCheck:
     """Check a call (``phone_to_call`` in E.164) at ``at`` (default now) against every
     rule in ``SAFE_CALLING_RULES`` (no queue: no queue hours). ``override`` skips the time
-    rules (they are listed in
-    ``overridden``); ``exclude_attempt_id`` leaves that attempt out of the daily count
-    (the attempt being checked again right before it is sent)."""
-    if at is None:
-        at = timezone.now()
-    if at.utcoffset() is None:
+    rules (they are listed in ``overridden``); ``exclude_attempt_id`` leaves that attempt
+    out of the daily count (the attempt being checked again right before it is sent).
+    ``lock``, inside a transaction that then stores an attempt: when a daily cap applies
+    to the number, count under a lock on it (:func:`~.locks.number_lock`), so concurrent
+    calls cannot all pass the cap."""
+    if at is not None and at.utcoffset() is None:
         raise ValueError(f"at must be an aware datetime, got {at!r}.")
-    moment = at.astimezone(UTC)
     rules = set(app_settings.SAFE_CALLING_RULES or ())
     where = place(phone_to_call)
     known = entries()
     applied = _applied(where, contact_region, known)
+    cap, cap_by = _cap(applied.entries)
+    if lock and codes.DAILY_CAP in rules and cap is not None:
+        # Before reading the clock: attempts stored by whoever held the lock count.
+        number_lock(where.e164)
+    moment = (at if at is not None else timezone.now()).astimezone(UTC)
 
     found: list[Violation] = []
     predicates: list[Predicate] = []
@@ -91,7 +97,6 @@ def call_check(
                 )
             )
 
-    cap, cap_by = _cap(applied.entries)
     if codes.DAILY_CAP in rules and cap is not None:
         attempts = CallAttempt.objects.filter(
             phone_to_call__in=stored_forms(where.e164, phone_to_call),

@@ -3,12 +3,14 @@ Pipedrive has no lookup, so a lost answer ends ``unknown``, never a second call 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from clicktoagent.crm.services import crm_writebacks_reconcile
 from clicktoagent.models import CallAttempt, CrmUserMapping, CrmWriteback
@@ -99,6 +101,8 @@ def test_500_then_written_once(crm, demo_data) -> None:
     writeback = the_writeback()
     assert writeback.status == Status.PENDING and "HTTP 500" in writeback.last_error
     # The reconciler picks it up once it is due (immediate backend: no deferred task).
+    assert writeback.next_try_at is not None
+    time.sleep(max(0.0, (writeback.next_try_at - timezone.now()).total_seconds()) + 0.01)
     call_command("clicktoagent_reconcile", pending_after=0, verbosity=0)
     writeback.refresh_from_db()
     assert writeback.status == Status.WRITTEN

@@ -4,10 +4,12 @@ workers, and the outcome copied onto the contact."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
@@ -226,19 +228,28 @@ def test_trickling_answer_ends_unknown_at_the_total_deadline(
     assert len(sandbox.requests()) == 1
 
 
-def _stall_after_claim(monkeypatch, attempt: CallAttempt, seconds: float, reconcile: bool) -> None:
-    """The worker freezes between its claim and the request: its claim ages ``seconds``."""
-    real_get_client = dispatch_services.get_client
+@pytest.fixture
+def stall_after_claim(monkeypatch) -> Iterator[Callable[..., None]]:
+    """The worker freezes between its claim and the request: when it resumes, the clock
+    says ``seconds`` later (and, with ``reconcile``, the reconciler ran meanwhile)."""
+    travels: list[Any] = []
 
-    def stalled_get_client() -> Any:
-        CallAttempt.objects.filter(pk=attempt.pk).update(
-            dispatched_at=timezone.now() - timedelta(seconds=seconds)
-        )
-        if reconcile:
-            call_attempt_reconcile()
-        return real_get_client()
+    def stall(attempt: CallAttempt, seconds: float, reconcile: bool) -> None:
+        real_get_client = dispatch_services.get_client
 
-    monkeypatch.setattr(dispatch_services, "get_client", stalled_get_client)
+        def stalled_get_client() -> Any:
+            traveller = time_machine.travel(timezone.now() + timedelta(seconds=seconds))
+            traveller.start()
+            travels.append(traveller)
+            if reconcile:
+                call_attempt_reconcile()
+            return real_get_client()
+
+        monkeypatch.setattr(dispatch_services, "get_client", stalled_get_client)
+
+    yield stall
+    for traveller in reversed(travels):
+        traveller.stop()
 
 
 # The sandbox fixture's connect (1 s) + read (2 s) timeouts, and the default margin (30 s).
@@ -247,13 +258,13 @@ CUTOFF = 1.0 + 2.0 + 30.0
 
 @pytest.mark.parametrize("stalled", [30.5, CUTOFF + 1])
 def test_worker_stalled_after_its_claim_never_sends(
-    sandbox: SandboxServer, demo_data, monkeypatch, stalled: float
+    sandbox: SandboxServer, demo_data, stall_after_claim, stalled: float
 ) -> None:
     finished: list[CallAttempt] = []
     receiver = lambda attempt, **kwargs: finished.append(attempt)  # noqa: E731
     call_attempt_finished.connect(receiver, weak=False)
     attempt = create(dispatch=False)
-    _stall_after_claim(monkeypatch, attempt, stalled, reconcile=False)
+    stall_after_claim(attempt, stalled, reconcile=False)
     try:
         result = call_attempt_dispatch(attempt_id=attempt.pk)
     finally:
@@ -268,10 +279,10 @@ def test_worker_stalled_after_its_claim_never_sends(
 
 
 def test_worker_resuming_after_the_reconciler_gave_up_leaves_it_unknown(
-    sandbox: SandboxServer, demo_data, monkeypatch
+    sandbox: SandboxServer, demo_data, stall_after_claim
 ) -> None:
     attempt = create(dispatch=False)
-    _stall_after_claim(monkeypatch, attempt, CUTOFF + 1, reconcile=True)
+    stall_after_claim(attempt, CUTOFF + 1, reconcile=True)
     result = call_attempt_dispatch(attempt_id=attempt.pk)
     assert sandbox.requests() == []
     assert result.status == Status.UNKNOWN
