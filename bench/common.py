@@ -45,11 +45,14 @@ def log(**values: Any) -> None:
 
 
 def machine() -> str:
+    from datetime import UTC, datetime
+
     import django
 
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     return (
-        f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"{datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()}), "
         f"Python {platform.python_version()}, Django {django.get_version()}, "
         f"load average {load} when the part started"
     )

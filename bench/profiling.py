@@ -30,6 +30,7 @@ from bench.common import (
     emulator,
     machine,
     setup_app_database,
+    webhook_bodies,
     write_section,
 )
 
@@ -107,6 +108,24 @@ def main() -> None:
         per_request = (time.perf_counter() - started) / args.requests * 1000
         with CaptureQueriesContext(connection) as queries:
             assert client.post(url, bodies[-1], "application/json", headers=auth).status_code == 201
+        # A webhook delivery's own queries (verify, store, create; the dispatch task is
+        # only recorded: the dummy backend runs nothing).
+        from django.test.utils import override_settings
+
+        from clicktoagent import taskcompat
+
+        (body, headers), *_ = webhook_bodies(2)
+        with (
+            override_settings(TASKS={"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}),
+            CaptureQueriesContext(connection) as webhook_queries,
+        ):
+            delivered = client.post(
+                "/clicktoagent/webhooks/generic/",
+                body,
+                "application/json",
+                headers={k: v for k, v in headers.items() if k != "Content-Type"},
+            )
+            assert delivered.status_code == 200, delivered.content[:300]
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{db}{suffix}").unlink()
@@ -154,9 +173,17 @@ def main() -> None:
                 *top_lines,
                 "```",
                 "",
-                f"SQL of one request ({len(queries.captured_queries)} queries):",
+                f"SQL of one API create+dispatch ({len(queries.captured_queries)} queries):",
                 "",
                 *sql,
+                "",
+                f"SQL of one signed webhook delivery, ingest only "
+                f"({len(webhook_queries.captured_queries)} queries):",
+                "",
+                *(
+                    f"{i}. `{' '.join(q['sql'].split())[:160]}`"
+                    for i, q in enumerate(webhook_queries.captured_queries, 1)
+                ),
             ]
         ),
     )

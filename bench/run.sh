@@ -25,10 +25,10 @@ for part in $parts; do
   case $part in
     profile) "$PY" bench/profiling.py ;;
     api) "$PY" bench/api.py ;;
-    workers) "$PY" bench/workers.py ;;
-    scaling) "$PY" bench/workers.py --scaling ;;
+    workers) "$PY" bench/workers.py --attempts "${BENCH_WORKER_ATTEMPTS:-400}" ;;
+    scaling) "$PY" bench/workers.py --scaling --per-worker "${BENCH_SCALING_PER_WORKER:-30}" ;;
     webhooks) "$PY" bench/webhooks.py ;;
-    memory) "$PY" bench/memory.py ;;
+    memory) "$PY" bench/memory.py --attempts "${BENCH_MEMORY_ATTEMPTS:-10000}" ;;
     *) echo "unknown part: $part (profile api workers scaling webhooks memory)" >&2; exit 2 ;;
   esac > /dev/null
   echo "$part: $(( $(date +%s) - t0 )) s" > "bench/results/$part.time"
