@@ -66,6 +66,22 @@ AREAS = [
 ]
 
 
+def area_rows(stats: pstats.Stats, areas: list[tuple[str, str, str]], count: int) -> list[str]:
+    """One table row per area: its time and calls per request (or job)."""
+    entries = stats.stats  # type: ignore[attr-defined]
+    rows = []
+    for label, path, name in areas:
+        total = 0.0
+        calls = 0
+        for (filename, _line, function), (_cc, ncalls, own, cumulative, _) in entries.items():
+            if path in filename and (not name or function == name):
+                # A module: its functions' own time; a function: its cumulative time.
+                total = total + own if not name else max(total, cumulative)
+                calls += ncalls
+        rows.append(f"| {label} | {total / count * 1000:.2f} | {calls / count:.1f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
@@ -130,22 +146,7 @@ def main() -> None:
         with contextlib.suppress(FileNotFoundError):
             Path(f"{db}{suffix}").unlink()
 
-    stats = pstats.Stats(profiler)
-    entries = stats.stats  # type: ignore[attr-defined]
-    rows = []
-    for label, path, name in AREAS:
-        total = 0.0
-        calls = 0
-        for (filename, _line, function), (_cc, ncalls, own, cumulative, _) in entries.items():
-            if path in filename and (not name or function == name):
-                # A module: its functions' own time; a function: its cumulative time.
-                total = total + own if not name else max(total, cumulative)
-                calls += ncalls
-        rows.append(
-            f"| {label} | {total / args.requests * 1000:.2f} | {calls / args.requests:.1f} |"
-        )
-    if os.environ.get("BENCH_PROFILE_DUMP"):
-        profiler.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
+    rows = area_rows(pstats.Stats(profiler), AREAS, args.requests)
     top = io.StringIO()
     pstats.Stats(profiler, stream=top).sort_stats("tottime").print_stats(15)
     top_lines = [line for line in top.getvalue().splitlines() if line.strip() and "/" in line][:16]

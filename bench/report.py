@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, ROOT
 
-PARTS = ["api", "workers", "scaling", "webhooks", "memory", "profile"]
+PARTS = ["api", "workers", "scaling", "webhooks", "memory", "profile", "profile-worker"]
 
 
 def main() -> None:
@@ -37,12 +37,13 @@ def main() -> None:
     now = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# Benchmarks
 
-Written by `make bench` (bench/run.sh) on {now}: parts run this time: {ran}
-({seconds} s). Machine: {os.cpu_count()} cores ({platform.machine()}), Python
-{platform.python_version()}, Django {django.get_version()}, {platform.system()}
-{platform.release()}. Each section says the load average when it started: the machine is
-shared, so other people's work shows in the figures; the ratios compare two sides
-measured one after the other in the same part. Seconds per part: {times}.
+Written by `make bench` (bench/run.sh) on {now}; parts run this time: {ran} ({seconds} s).
+
+Machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()},
+Django {django.get_version()}, {platform.system()} {platform.release()}. Each section says
+when it ran and the load average then: the machine is shared, so other people's work
+shows in the figures; the two sides of a ratio ran one after the other in the same part.
+Seconds per part (last run of each): {times}.
 
 These are benchmarks, not tests: nothing fails a build.
 

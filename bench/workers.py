@@ -62,7 +62,9 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def app_workers(env: dict[str, str], count: int, attempts: int) -> dict[str, Any]:
+def app_workers(
+    env: dict[str, str], count: int, attempts: int, worker_class: str | None = None
+) -> dict[str, Any]:
     """Queue ``attempts`` attempts, run ``count`` app workers; their figures."""
     import redis
     from rq import Worker
@@ -84,7 +86,10 @@ def app_workers(env: dict[str, str], count: int, attempts: int) -> dict[str, Any
         )
     procs = [
         subprocess.Popen(
-            [PYTHON, "manage.py", "rqworker", "--with-scheduler", "default"],
+            [
+                *(PYTHON, "manage.py", "rqworker", "--with-scheduler", "default"),
+                *(("--worker-class", worker_class) if worker_class else ()),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -203,8 +208,11 @@ def throughput(attempts: int) -> None:
     with emulator() as base_url:
         database_url, env = setup(base_url)
         app = app_workers(env, 1, attempts)
+        # rq's forking worker, as the app's was before: a work horse and a database
+        # connection per job.
+        forking = app_workers(env, 1, max(50, attempts // 3), worker_class="rq.worker.Worker")
         limit = limit_worker(database_url, base_url, attempts)
-    log(part="workers", app=app, limit=limit)
+    log(part="workers", app=app, forking=forking, limit=limit)
     ratio = app["steady_per_second"] / limit["steady_per_second"]
     write_summary(
         "workers",
@@ -212,7 +220,8 @@ def throughput(attempts: int) -> None:
             (
                 "3. One worker's dispatch throughput",
                 f"app {app['steady_per_second']:.1f}/s, limit "
-                f"{limit['steady_per_second']:.1f}/s: **{ratio:.2f}**",
+                f"{limit['steady_per_second']:.1f}/s: **{ratio:.2f}** (rq's forking "
+                f"worker, as before: {forking['steady_per_second']:.1f}/s)",
                 "≥ 0.5",
                 verdict(ratio, 0.5),
             )
@@ -233,10 +242,12 @@ def throughput(attempts: int) -> None:
                 "",
                 *HEAD,
                 row("app", app),
+                row("app on rq's forking Worker (before)", forking),
                 row("limit", limit),
                 "",
                 f"**Ratio app / limit (p10-p90 rates): {ratio:.2f}** — target 0.5: "
-                f"{verdict(ratio, 0.5)}.",
+                f"{verdict(ratio, 0.5)}. The same app on rq's forking worker: "
+                f"{forking['steady_per_second'] / limit['steady_per_second']:.2f}.",
             ]
         ),
     )
