@@ -37,7 +37,8 @@ def main() -> None:
     now = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# Benchmarks
 
-Written by `make bench` (bench/run.sh) on {now}; parts run this time: {ran} ({seconds} s).
+Put together by bench/report.py at the end of `make bench` (bench/run.sh) on {now}; parts
+run that time: {ran} ({seconds} s).
 
 Machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()},
 Django {django.get_version()}, {platform.system()} {platform.release()}. Each section says
