@@ -86,6 +86,8 @@ reconcile: venv
 reconciler: venv
 	$(BIN)/python manage.py clicktoagent_reconcile --every $${RECONCILE_EVERY:-30}
 
-## Benchmarks (not tests): results go to bench/README.md.
+## Benchmarks (not tests): results go to bench/README.md. Needs PostgreSQL and Redis.
+## Some parts only: make bench BENCH="api workers" (profile api workers scaling webhooks memory).
+BENCH ?= all
 bench: venv
-	bash bench/run.sh
+	BENCH="$(BENCH)" BENCH_PYTHON=$(BIN)/python bash bench/run.sh

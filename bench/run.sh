@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Runs every benchmark and writes bench/README.md.
+# Runs the benchmarks and writes bench/README.md (see bench/README.md, "Running").
+#   bash bench/run.sh                  # every part (`make bench`)
+#   BENCH="api workers" bash bench/run.sh   # some parts (`make bench BENCH="api workers"`)
+# Parts: profile api workers scaling webhooks memory. The sections of parts not run are
+# kept from the last run that made them (bench/results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=bench/README.md
-{
-  echo "# Benchmarks"
-  echo
-  echo "Made by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(python3 --version 2>&1))."
-  echo "These are measurements, not pass/fail targets; the machine's other load shows in them."
-  echo
-  echo "## One process, immediate backend (bench/inprocess.py)"
-  echo
-  .venv/bin/python bench/inprocess.py
-  echo
-  echo "## RQ workers on Redis and PostgreSQL (bench/dispatch.py)"
-  echo
-  if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && redis-cli -p 6379 ping >/dev/null 2>&1; then
-    .venv/bin/python bench/dispatch.py
-  else
-    echo "Not run: needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379."
-  fi
-} > "$out.tmp"
-mv "$out.tmp" "$out"
-cat "$out"
+PY=${BENCH_PYTHON:-.venv/bin/python}
+export PATH="$(dirname "$PY"):$PATH"
+parts=${BENCH:-all}
+if [ "$parts" = all ]; then
+  parts="profile api workers scaling webhooks memory"
+fi
+if ! "$PY" -c 'import sys; sys.path.insert(0, "."); from bench.common import services_up; sys.exit(not services_up())'; then
+  echo "The benchmarks need PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432)" >&2
+  echo "and Redis (BENCH_REDIS, default redis://127.0.0.1:6379; databases 8 and 9)." >&2
+  exit 1
+fi
+mkdir -p bench/results
+started=$(date +%s)
+for part in $parts; do
+  echo "== $part (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  t0=$(date +%s)
+  case $part in
+    profile) "$PY" bench/profiling.py && "$PY" bench/profile_worker.py ;;
+    api) "$PY" bench/api.py ;;
+    workers) "$PY" bench/workers.py --attempts "${BENCH_WORKER_ATTEMPTS:-400}" ;;
+    scaling) "$PY" bench/workers.py --scaling --per-worker "${BENCH_SCALING_PER_WORKER:-30}" ;;
+    webhooks) "$PY" bench/webhooks.py ;;
+    memory) "$PY" bench/memory.py --attempts "${BENCH_MEMORY_ATTEMPTS:-10000}" ;;
+    *) echo "unknown part: $part (profile api workers scaling webhooks memory)" >&2; exit 2 ;;
+  esac > /dev/null
+  echo "$part: $(( $(date +%s) - t0 )) s" > "bench/results/$part.time"
+done
+"$PY" bench/report.py "$parts" "$(( $(date +%s) - started ))"
+cat bench/README.md

@@ -88,6 +88,14 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Persistent connections: web processes and workers (which run every job in one process,
+# clicktoagent.dispatch.workers) keep a connection this many seconds (0: one per request or
+# job; "none": forever), and check a kept one is alive before reusing it.
+_conn_max_age = env.str("DATABASE_CONN_MAX_AGE", default="60").strip()
+DATABASES["default"]["CONN_MAX_AGE"] = (
+    None if _conn_max_age.lower() == "none" else int(_conn_max_age)
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

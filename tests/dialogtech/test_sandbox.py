@@ -785,3 +785,128 @@ def test_management_command_missing_account(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "CommandError" in stderr
     assert "not found" in stderr
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def test_latency_delays_every_answer(account: dict[str, Any]) -> None:
+    with SandboxServer(account, latency=0.2) as server:
+        assert server.latency == 0.2
+        for phone in ("3125550123", "3125550124"):
+            started = time.monotonic()
+            assert parse(call(server, phone_to_call=phone))["result"] == "success"
+            assert time.monotonic() - started >= 0.19
+        # A refusal waits too: the latency is the service's, not the call's.
+        started = time.monotonic()
+        assert "access" in failed(call(server, secret_access_key="wrong")).lower()
+        assert time.monotonic() - started >= 0.19
+        server.set_latency(0)
+        started = time.monotonic()
+        parse(call(server))
+        assert time.monotonic() - started < 0.19
+        server.reset()  # back to the latency it was made with
+        assert server.latency == 0.2
+
+
+def test_latency_adds_to_a_latency_fault(server: SandboxServer) -> None:
+    server.set_latency(0.15)
+    server.add_fault("latency", seconds=0.15)
+    started = time.monotonic()
+    assert parse(call(server))["result"] == "success"
+    assert time.monotonic() - started >= 0.29
+
+
+def test_latency_is_waited_in_parallel(server: SandboxServer) -> None:
+    """Concurrent requests wait side by side, so N clients see N times the throughput."""
+    server.set_latency(0.4)
+    results: list[str] = []
+
+    def one(i: int) -> None:
+        results.append(parse(call(server, phone_to_call=f"312555{100 + i:04d}"))["result"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=TIMEOUT)
+    elapsed = time.monotonic() - started
+    assert results == ["success"] * 8
+    assert 0.4 <= elapsed < 1.6
+
+
+@pytest.mark.parametrize("seconds", [-1, "soon", None, True, float("inf"), 601])
+def test_set_latency_rejects_bad_values(server: SandboxServer, seconds: Any) -> None:
+    with pytest.raises(ValueError, match="latency"):
+        server.set_latency(seconds)
+    assert server.latency == 0.0
+
+
+def test_bad_latency_at_construction(account: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="latency"):
+        SandboxServer(account, latency=-0.5)
+
+
+def test_control_latency_endpoint(server: SandboxServer) -> None:
+    url = server.base + "/_sandbox/latency"
+    assert requests.get(url, timeout=TIMEOUT).json() == {"latency": 0.0}
+    response = requests.post(url, json={"seconds": 0.25}, timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.json() == {"latency": 0.25}
+    assert server.latency == 0.25
+    started = time.monotonic()
+    parse(call(server))
+    assert time.monotonic() - started >= 0.24
+    assert requests.put(url, json={"seconds": 0.1}, timeout=TIMEOUT).json() == {"latency": 0.1}
+    cleared = requests.delete(url, timeout=TIMEOUT)
+    assert cleared.status_code == 200
+    assert server.latency == 0.0
+    requests.post(url, json={"seconds": 0.5}, timeout=TIMEOUT)
+    requests.post(server.base + "/_sandbox/reset", timeout=TIMEOUT)
+    assert server.latency == 0.0
+
+
+@pytest.mark.parametrize(
+    "payload", [{}, {"seconds": -1}, {"seconds": "1"}, {"seconds": 10_000}, {"seconds": None}]
+)
+def test_control_latency_rejects_bad_values(server: SandboxServer, payload: dict[str, Any]) -> None:
+    server.set_latency(0.05)
+    response = requests.post(server.base + "/_sandbox/latency", json=payload, timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert "latency" in response.json()["error"]
+    assert server.latency == 0.05
+
+
+def test_control_latency_methods(server: SandboxServer) -> None:
+    response = requests.patch(server.base + "/_sandbox/latency", json={}, timeout=TIMEOUT)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST, PUT, DELETE"
+
+
+def test_management_command_latency_flag() -> None:
+    process = _run_command("--port", "0", "--latency", "0.3")
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 15)
+        assert ready, "the command printed nothing"
+        url = process.stdout.readline().strip().split("=", 1)[1]
+        started = time.monotonic()
+        response = requests.get(url, params=params(), timeout=TIMEOUT)
+        assert time.monotonic() - started >= 0.29
+        assert parse(response)["result"] == "success"
+        control = url.replace("/ibp_api.php", "/_sandbox/latency")
+        assert requests.get(control, timeout=TIMEOUT).json() == {"latency": 0.3}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_management_command_bad_latency() -> None:
+    process = _run_command("--port", "0", "--latency", "-1")
+    _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 1
+    assert "--latency must be" in stderr

@@ -175,8 +175,9 @@ def test_worker_killed_mid_call_ends_unknown_and_is_never_redialled(
 
     wait_for(dispatching, timeout=20, interval=0.05)
     time.sleep(0.5)  # the request is on the wire; the emulator answers after 3 s
-    assert len(scale["workers"].horses(worker)) == 1  # the process running the call
-    # The machine dies: the worker, its job process and its scheduler, without warning.
+    # The worker runs the call itself: no work horse is forked per job.
+    assert scale["workers"].horses(worker) == []
+    # The machine dies: the worker and its scheduler, without warning.
     scale["workers"].kill(worker)
 
     # Too early: the call may still be in flight, so the reconciler leaves it alone.
@@ -417,3 +418,67 @@ def test_request_cap_is_shared_by_all_workers(scale: dict[str, Any]) -> None:
     held = CallAttempt.objects.filter(pk__in=ids, status=Status.PENDING)
     assert held.count() == len(ids) - cap
     assert all(a.tries == 0 and a.next_try_at.timestamp() >= (minute + 1) * 60 for a in held)
+
+
+def _backends(application_name: str) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [application_name]
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_worker_runs_jobs_in_one_process_on_one_database_connection(
+    scale: dict[str, Any],
+) -> None:
+    name = "cta-scale-worker"
+    scale["env"]["DATABASE_URL"] += f"?application_name={name}"
+    scale["env"]["DATABASE_CONN_MAX_AGE"] = "60"
+    (worker,) = scale["workers"].start(1)
+    first = create(number(400))
+    wait_for(all_finished([first]), timeout=20, interval=0.05)
+    (backend,) = _backends(name)
+
+    ids = [create(number(401 + i)) for i in range(10)]
+    while not all_finished(ids)():
+        # No job process at any moment: the worker runs every job itself.
+        assert scale["workers"].horses(worker) == []
+        time.sleep(0.02)
+    assert set(statuses(ids).values()) == {Status.PLACED}
+    # The same PostgreSQL backend served all eleven jobs.
+    assert _backends(name) == {backend}
+
+    # A connection that broke between jobs is noticed and replaced (CONN_HEALTH_CHECKS).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    late = create(number(420))
+    wait_for(all_finished([late]), timeout=20, interval=0.05)
+    assert statuses([late])[late] == Status.PLACED
+    assert len(_backends(name) - {backend}) == 1
+
+
+def test_job_timeout_interrupts_a_hung_call_and_the_worker_goes_on(
+    scale: dict[str, Any], settings: Any
+) -> None:
+    sandbox = scale["sandbox"]
+    # The job timeout (queued with the job) ends the call long before the client's own.
+    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 2}}
+    scale["env"]["DIALOGTECH_TIMEOUT"] = "30"
+    (worker,) = scale["workers"].start(1)
+    hung, after = number(500), number(501)
+    sandbox.add_fault("latency", seconds=8, phone_to_call=hung)
+    first = create(hung)
+    second = create(after)
+    started = time.monotonic()
+    wait_for(all_finished([first]), timeout=20, interval=0.05)
+    assert time.monotonic() - started < 6
+    attempt = CallAttempt.objects.get(pk=first)
+    # It was sent: it may have been placed, so it ends unknown and is never sent again.
+    assert attempt.status == Status.UNKNOWN
+    assert "JobTimeoutException" in attempt.error
+    wait_for(all_finished([second]), timeout=20, interval=0.05)
+    assert statuses([second])[second] == Status.PLACED
+    assert worker.poll() is None
+    time.sleep(7)  # the emulator answers the hung request late; nothing is retried
+    assert len(sandbox.requests_for(hung)) == 1
+    assert CallAttempt.objects.get(pk=first).tries == 1

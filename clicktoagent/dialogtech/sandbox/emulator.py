@@ -33,6 +33,8 @@ OUTBOUND_MODE: Final = "Outbound"
 REQUIRED_PARAMS: Final = ("queue_id", "agent_id", "phone_to_call")
 CREDENTIAL_PARAMS: Final = ("access_key", "secret_access_key")
 MASK: Final = "***"
+#: The longest latency :meth:`Emulator.set_latency` takes, in seconds.
+MAX_LATENCY: Final = 600.0
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _MAX_QUOTED: Final = 40
@@ -119,8 +121,10 @@ class Emulator:
     """One DialogTech account in memory: its agents, queues and numbers, the calls it
     places, the requests it received and the faults queued for the next ones."""
 
-    def __init__(self, account: Mapping[str, Any]) -> None:
+    def __init__(self, account: Mapping[str, Any], *, latency: float = 0.0) -> None:
         self._initial = validate_account(account)
+        self._initial_latency = _check_latency(latency)
+        self._latency = self._initial_latency
         self._access_key: str = self._initial["access_key"]
         self._secret: str = self._initial["secret_access_key"]
         self._lock = threading.RLock()
@@ -150,9 +154,11 @@ class Emulator:
             }
 
     def reset(self) -> None:
-        """Back to the account's initial state; empty the request log and fault queue."""
+        """Back to the account's initial state; empty the request log and fault queue;
+        the latency back to the one given when the emulator was made."""
         with self._lock:
             self._reset_state()
+            self._latency = self._initial_latency
             self._log.clear()
             self._queued.clear()
 
@@ -242,6 +248,19 @@ class Emulator:
             if phone_to_call is not None and phone_to_call in self._file_faults:
                 return self._file_faults[phone_to_call]
         return None
+
+    @property
+    def latency(self) -> float:
+        """Seconds every ``ibp_api.php`` request waits before it is processed."""
+        with self._lock:
+            return self._latency
+
+    def set_latency(self, seconds: float) -> None:
+        """Make every ``ibp_api.php`` request wait ``seconds`` before it is processed
+        (on top of any fault's own wait); 0 answers at once."""
+        latency = _check_latency(seconds)
+        with self._lock:
+            self._latency = latency
 
     def _wait(self, seconds: float) -> None:
         """Sleep, but wake up as soon as the server stops."""
@@ -343,3 +362,14 @@ class Emulator:
             agent["mode"] = OUTBOUND_MODE
         logger.debug("sandbox placed call sid=%s agent=%s queue=%s", sid, agent_id, queue_id)
         return _Outcome("success", "Request Processed", sid)
+
+
+def _check_latency(seconds: Any) -> float:
+    """A latency in seconds: a finite number from 0 to ``MAX_LATENCY``."""
+    try:
+        value = check_seconds(seconds, "latency")
+    except AccountError as err:
+        raise ValueError(str(err)) from None
+    if value is None or value > MAX_LATENCY:
+        raise ValueError(f"latency must be from 0 to {MAX_LATENCY:g} seconds, got {seconds!r}")
+    return value

@@ -47,8 +47,15 @@ class SandboxServer(Emulator, LoopbackServer):
     :meth:`start`/:meth:`stop`; :meth:`serve_forever` serves in the calling thread.
     """
 
-    def __init__(self, account: Mapping[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
-        Emulator.__init__(self, account)
+    def __init__(
+        self,
+        account: Mapping[str, Any],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+    ) -> None:
+        Emulator.__init__(self, account, latency=latency)
         httpd = _HTTPServer((host, port), self)
         LoopbackServer.__init__(
             self, httpd, thread_name=f"clicktoagent-sandbox-{httpd.server_address[1]}"
@@ -216,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
 
+        latency = sandbox.latency
+        if latency:
+            sandbox._wait(latency)
         fault = sandbox._take_fault(params.get("phone_to_call"))
         name = fault.name if fault else None
         entry["fault"] = name
@@ -354,6 +364,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._not_allowed("GET")
         elif route.startswith("agents/"):
             self._agent(unquote(route[len("agents/") :]), body)
+        elif route == "latency":
+            if method == "GET":
+                self._send_json(HTTPStatus.OK, {"latency": sandbox.latency})
+            elif method in ("POST", "PUT"):
+                self._set_latency(body)
+            elif method == "DELETE":
+                sandbox.set_latency(0.0)
+                self._send_json(HTTPStatus.OK, {"latency": 0.0})
+            else:
+                self._not_allowed("GET, POST, PUT, DELETE")
         elif route == "reset":
             if method == "POST":
                 sandbox.reset()
@@ -362,6 +382,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._not_allowed("POST")
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "unknown sandbox endpoint"})
+
+    def _set_latency(self, body: bytes) -> None:
+        data = self._json_body(body)
+        if data is None:
+            return
+        try:
+            self.sandbox.set_latency(data.get("seconds"))  # type: ignore[arg-type]  # checked
+        except ValueError as err:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+            return
+        self._send_json(HTTPStatus.OK, {"latency": self.sandbox.latency})
 
     def _add_fault(self, body: bytes) -> None:
         data = self._json_body(body)

@@ -84,6 +84,14 @@ class Command(BaseCommand):
             "picks free ones).",
         )
         parser.add_argument(
+            "--latency",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Wait this long before processing every ibp_api.php request (default 0; "
+            "POST /_sandbox/latency changes it while serving).",
+        )
+        parser.add_argument(
             "--account",
             default=None,
             metavar="FILE",
@@ -122,7 +130,9 @@ class Command(BaseCommand):
         except AccountError as err:
             raise CommandError(str(err)) from None
         try:
-            server = SandboxServer(account, host=host, port=port)
+            server = SandboxServer(account, host=host, port=port, latency=options["latency"])
+        except ValueError as err:
+            raise CommandError(f"--{err}") from None
         except OSError as err:
             raise CommandError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 

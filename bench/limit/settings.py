@@ -1,0 +1,18 @@
+"""Settings of the limit project: no apps, no middleware, one database (the views read
+DIALOGTECH_* and REDIS_URL from the environment)."""
+
+from __future__ import annotations
+
+import environ
+
+env = environ.Env()
+
+DEBUG = False
+SECRET_KEY = "limit-project-for-benchmarks-only"  # noqa: S105
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS: list[str] = []
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "bench.limit.views"
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = None
+USE_TZ = True
