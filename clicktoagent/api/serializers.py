@@ -385,3 +385,18 @@ class CallCheckSerializer(serializers.Serializer[Any]):
     next_allowed_at = serializers.DateTimeField(
         allow_null=True, help_text="The first moment every rule allows it; null: never."
     )
+
+
+# Built once: a ModelSerializer builds its fields (deep copies, model introspection) each
+# time it is instantiated, which costs more than the rest of a short answer. Reading an
+# attempt through its fields keeps no state, so one instance serves every request.
+_ATTEMPT_OUTPUT = CallAttemptSerializer()
+
+
+def call_attempt_data(attempt: CallAttempt) -> dict[str, Any]:
+    """One attempt as the API shows it (the fields of :class:`CallAttemptSerializer`)."""
+    return dict(_ATTEMPT_OUTPUT.to_representation(attempt))
+
+
+def call_attempts_data(attempts: Any) -> list[dict[str, Any]]:
+    return [call_attempt_data(attempt) for attempt in attempts]

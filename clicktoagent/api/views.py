@@ -50,6 +50,8 @@ from .serializers import (
     CallAttemptSerializer,
     QueueInputSerializer,
     QueueSerializer,
+    call_attempt_data,
+    call_attempts_data,
     parse_idempotency_key,
 )
 from .throttling import CallAttemptCreateThrottle, call_rate, throttled_message
@@ -132,7 +134,7 @@ def _attempt_response(attempt: CallAttempt, *, created: bool) -> Response:
         code = status.HTTP_202_ACCEPTED
     else:
         code = status.HTTP_201_CREATED
-    return Response(CallAttemptSerializer(attempt).data, status=code)
+    return Response(call_attempt_data(attempt), status=code)
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -224,7 +226,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             user=request.user, attempts=selectors.call_attempt_list(**filters.validated_data)
         )
         page = self.paginate_queryset(attempts)
-        return self.get_paginated_response(CallAttemptSerializer(page, many=True).data)
+        return self.get_paginated_response(call_attempts_data(page))
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(CallAttemptSerializer(self.get_object()).data)
