@@ -52,7 +52,7 @@ from .serializers import (
     QueueSerializer,
     parse_idempotency_key,
 )
-from .throttling import CallAttemptCreateThrottle, call_rate, throttled_message
+from .throttling import CallAttemptCreateThrottle, SharedUserThrottle
 
 Source = CallAttempt.Source
 
@@ -115,6 +115,23 @@ class ApiViewMixin:
         # the response, so that the call is dispatched (or queued) while we answer.
         view = super().as_view(*args, **kwargs)  # type: ignore[misc]
         return transaction.non_atomic_requests(view)
+
+
+class ActionThrottleMixin:
+    """One more throttle on some actions, a per-user count shared by every process; a
+    429 says that throttle's rate."""
+
+    action_throttle: type[SharedUserThrottle]
+    throttled_actions: tuple[str, ...]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        throttles = list(super().get_throttles())  # type: ignore[misc]
+        if self.action in self.throttled_actions:  # type: ignore[attr-defined]
+            throttles.append(self.action_throttle())
+        return throttles
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        raise Throttled(wait, detail=self.action_throttle.throttled_detail())
 
 
 def _requester(request: Request) -> AbstractBaseUser:
@@ -184,8 +201,11 @@ ATTEMPT_REPEAT = OpenApiResponse(
         responses={200: CallAttemptSerializer, 404: schema.NOT_FOUND, **schema.ERRORS_READ},
     ),
 )
-class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
+class CallAttemptViewSet(ActionThrottleMixin, ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     """Place calls through DialogTech and follow their outcome."""
+
+    action_throttle = CallAttemptCreateThrottle
+    throttled_actions = ("create", "retry")
 
     serializer_class = CallAttemptSerializer
     pagination_class = CallAttemptPagination
@@ -199,16 +219,6 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         if self.action in ("create", "retry", "cancel"):
             return [permissions.IsAuthenticated(), CanPlaceCalls()]
         return [permissions.IsAuthenticated(), CanViewCallAttempts()]
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        throttles = list(super().get_throttles())
-        if self.action in ("create", "retry"):
-            throttles.append(CallAttemptCreateThrottle())
-        return throttles
-
-    def throttled(self, request: Request, wait: float | None) -> NoReturn:
-        rate = call_rate()
-        raise Throttled(wait, detail=throttled_message(rate) if rate else None)
 
     def get_actionable_object(self) -> CallAttempt:
         """The attempt to retry or cancel: 404 when unseen, 403 when seen but not ours."""
