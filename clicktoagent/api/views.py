@@ -247,9 +247,7 @@ class CallAttemptViewSet(ActionThrottleMixin, ApiViewMixin, viewsets.GenericView
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
-            400: schema.BAD_REQUEST,
-            **schema.ERRORS_READ,
-            **schema.ERRORS_WRITE,
+            **schema.ERRORS_INPUT,
             409: schema.CONFLICT_IDEMPOTENCY,
             429: schema.THROTTLED,
         },
@@ -303,10 +301,8 @@ class CallAttemptViewSet(ActionThrottleMixin, ApiViewMixin, viewsets.GenericView
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
-            # The call is validated again: its queue or agent may have changed since.
-            400: schema.BAD_REQUEST,
-            **schema.ERRORS_READ,
-            **schema.ERRORS_WRITE,
+            # The call is validated again (400): its queue or agent may have changed since.
+            **schema.ERRORS_INPUT,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_RETRY,
             429: schema.THROTTLED,
@@ -355,8 +351,7 @@ class CallAttemptViewSet(ActionThrottleMixin, ApiViewMixin, viewsets.GenericView
 def _crud_schema(
     name: str, output: type[Any], input_: type[Any], lookup: str
 ) -> Callable[[type[Any]], type[Any]]:
-    reads = {**schema.ERRORS_READ}
-    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ, **schema.ERRORS_WRITE}
+    reads, writes = schema.ERRORS_READ, schema.ERRORS_INPUT
     return extend_schema_view(
         list=extend_schema(
             summary=f"List {name}s",
