@@ -3,15 +3,11 @@ its module): settings that cannot be read, and the callback allow-list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.core.checks import CheckMessage, Error, Warning
 
 from ..checks import settings_check
 from ..conf import app_settings
 from .callback_policy import allowed_host_entry_problem
-
-ProviderCheck = Callable[[], list[CheckMessage]]
 
 
 def unset_warning(endpoint: str, keys: str, *, hint: str, id: str) -> Warning:
