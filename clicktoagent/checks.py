@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +14,23 @@ from django.core.exceptions import ImproperlyConfigured
 from .conf import app_settings
 from .phone import TYPE_LABELS
 from .throttles import parse_rate
+
+SettingsCheck = Callable[[], list[CheckMessage]]
+
+
+def settings_check(check: SettingsCheck) -> Callable[..., list[CheckMessage]]:
+    """Register a check of some CLICKTOAGENT settings. While the settings cannot be read
+    at all it reports nothing: that is clicktoagent.E001's (``check_settings``)."""
+
+    @functools.wraps(check)
+    def run(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+        try:
+            return check()
+        except ImproperlyConfigured:
+            return []  # reported by clicktoagent.E001
+
+    del run.__wrapped__  # Django reads the signature: it must be run's, with **kwargs.
+    return register()(run)
 
 
 @register()

@@ -30,6 +30,15 @@ def call_form_token(*, user_pk: object) -> str:
     return signing.dumps(secrets.token_urlsafe(16), salt=f"{TOKEN_SALT}:{user_pk}")
 
 
+def _callerid_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=40,
+        label=label,
+        help_text="Optional: a registered or tracking number, or one of the two numbers dialled.",
+    )
+
+
 class CallOptionsForm(forms.Form):
     """Queue, agent and call options for calling one or more contacts."""
 
@@ -45,18 +54,8 @@ class CallOptionsForm(forms.Form):
     warning = forms.TypedChoiceField(
         choices=CallAttempt.Warning.choices, coerce=int, label="Recording warning"
     )
-    first_callerid = forms.CharField(
-        required=False,
-        max_length=40,
-        label="Caller ID shown to the agent",
-        help_text="Optional: a registered or tracking number, or one of the two numbers dialled.",
-    )
-    second_callerid = forms.CharField(
-        required=False,
-        max_length=40,
-        label="Caller ID shown to the contact",
-        help_text="Optional: a registered or tracking number, or one of the two numbers dialled.",
-    )
+    first_callerid = _callerid_field("Caller ID shown to the agent")
+    second_callerid = _callerid_field("Caller ID shown to the contact")
     outside_hours = forms.ChoiceField(
         choices=CallAttempt.OutsideHours.choices,
         label="Outside calling hours",

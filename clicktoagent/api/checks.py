@@ -37,13 +37,7 @@ class CallCheckView(ApiViewMixin, generics.GenericAPIView):  # type: ignore[type
         "recording consent and the queue's hours, at `at` or now. Nothing is stored and "
         "nobody is called.",
         request=CallCheckInputSerializer,
-        responses={
-            200: CallCheckSerializer,
-            400: schema.BAD_REQUEST,
-            **schema.ERRORS_READ,
-            **schema.ERRORS_WRITE,
-            429: schema.THROTTLED,
-        },
+        responses={200: CallCheckSerializer, **schema.ERRORS_INPUT, 429: schema.THROTTLED},
         examples=[
             OpenApiExample(
                 "A Florida number early in the morning",

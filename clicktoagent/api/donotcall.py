@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 
 from .. import donotcall
 from ..models import DoNotCallEntry
 from . import schema
 from .permissions import ModelPermissions
 from .serializers import DoNotCallEntryInputSerializer, DoNotCallEntrySerializer
-from .throttling import DoNotCallWriteThrottle, dnc_rate, dnc_throttled_message
-from .views import ApiViewMixin, Pagination, _requester
+from .throttling import DoNotCallWriteThrottle
+from .views import ActionThrottleMixin, ApiViewMixin, Pagination, _requester
 
 
 class DoNotCallPagination(Pagination):
@@ -65,6 +61,7 @@ WRITE_ERRORS = {**schema.ERRORS_READ, **schema.ERRORS_WRITE, 429: schema.DNC_THR
     ),
 )
 class DoNotCallEntryViewSet(
+    ActionThrottleMixin,
     ApiViewMixin,
     mixins.ListModelMixin,
     viewsets.GenericViewSet[DoNotCallEntry],
@@ -75,19 +72,11 @@ class DoNotCallEntryViewSet(
     pagination_class = DoNotCallPagination
     permission_classes = [permissions.IsAuthenticated, ModelPermissions]
     lookup_value_regex = r"[^/]+"  # Not digits only: a bad id is a JSON 404 from DRF.
+    action_throttle = DoNotCallWriteThrottle
+    throttled_actions = ("create", "destroy")
 
     def get_queryset(self) -> QuerySet[DoNotCallEntry]:
         return donotcall.dnc_list()
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        throttles = list(super().get_throttles())
-        if self.action in ("create", "destroy"):
-            throttles.append(DoNotCallWriteThrottle())
-        return throttles
-
-    def throttled(self, request: Request, wait: float | None) -> NoReturn:
-        rate = dnc_rate()
-        raise Throttled(wait, detail=dnc_throttled_message(rate) if rate else None)
 
     def create(self, request: Request) -> Response:
         data = DoNotCallEntryInputSerializer(data=request.data)

@@ -102,6 +102,8 @@ TOO_LARGE = OpenApiResponse(
 ERRORS_READ = {401: UNAUTHENTICATED, 403: FORBIDDEN}
 # Every request that may carry a body: its size is checked before it is read.
 ERRORS_WRITE = {413: TOO_LARGE}
+# A request whose body is validated: bad input, as well as the above.
+ERRORS_INPUT = {400: BAD_REQUEST, **ERRORS_READ, **ERRORS_WRITE}
 
 
 def only_clicktoagent_api(

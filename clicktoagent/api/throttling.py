@@ -36,8 +36,23 @@ class SharedUserThrottle(BaseThrottle):
         self.retry_after: float | None = None
         self.rate: Rate | None = None
 
+    @classmethod
+    def current_rate(cls) -> Rate | None:
+        """``CLICKTOAGENT[setting]``, read per request (None: off)."""
+        return parse_rate(getattr(app_settings, cls.setting), setting=cls.setting)
+
+    @staticmethod
+    def message(rate: Rate) -> str | None:
+        """What a 429 says about ``rate`` (None: DRF's own words)."""
+        return None
+
+    @classmethod
+    def throttled_detail(cls) -> str | None:
+        rate = cls.current_rate()
+        return cls.message(rate) if rate else None
+
     def allow_request(self, request: Request, view: Any) -> bool:
-        self.rate = parse_rate(getattr(app_settings, self.setting), setting=self.setting)
+        self.rate = self.current_rate()
         if self.rate is None:
             return True
         user = request.user
@@ -53,6 +68,8 @@ class SharedUserThrottle(BaseThrottle):
 class CallAttemptCreateThrottle(SharedUserThrottle):
     """API creates and retries and call-button clicks, per user, in one counter."""
 
+    message = staticmethod(throttled_message)
+
 
 class CallCheckThrottle(SharedUserThrottle):
     """Call checks (dry runs) per user, apart from the calls they place."""
@@ -61,23 +78,15 @@ class CallCheckThrottle(SharedUserThrottle):
     key_prefix = "call-checks"
 
 
-DNC_SETTING = "DNC_API_THROTTLE_RATE"
-
-
-def dnc_rate() -> Rate | None:
-    """``CLICKTOAGENT["DNC_API_THROTTLE_RATE"]``, read per request (None: off)."""
-    return parse_rate(app_settings.DNC_API_THROTTLE_RATE, setting=DNC_SETTING)
-
-
-def dnc_throttled_message(rate: Rate) -> str:
-    return (
-        f"Request was throttled: each user may make {rate.per('do-not-call changes')} "
-        f"through the API (CLICKTOAGENT['{DNC_SETTING}'] is {rate.text!r})."
-    )
-
-
 class DoNotCallWriteThrottle(SharedUserThrottle):
     """Each user's API adds and removals of do-not-call entries, in one counter."""
 
-    setting = DNC_SETTING
+    setting = "DNC_API_THROTTLE_RATE"
     key_prefix = "dnc"
+
+    @staticmethod
+    def message(rate: Rate) -> str:
+        return (
+            f"Request was throttled: each user may make {rate.per('do-not-call changes')} "
+            f"through the API (CLICKTOAGENT['DNC_API_THROTTLE_RATE'] is {rate.text!r})."
+        )

@@ -54,7 +54,7 @@ from .serializers import (
     call_attempts_data,
     parse_idempotency_key,
 )
-from .throttling import CallAttemptCreateThrottle, call_rate, throttled_message
+from .throttling import CallAttemptCreateThrottle, SharedUserThrottle
 
 Source = CallAttempt.Source
 
@@ -81,12 +81,12 @@ class CallAttemptPagination(Pagination):
     ordering = ("-created_at", "-id")
 
 
-class AgentPagination(Pagination):
-    ordering = ("agent_id",)
+class LookupPagination(Pagination):
+    """Pages in the order of the view's lookup field, the object's public id."""
 
-
-class QueuePagination(Pagination):
-    ordering = ("queue_id",)
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> Any:
+        self.ordering = (view.lookup_field,)
+        return super().get_ordering(request, queryset, view)
 
 
 class ApiViewMixin:
@@ -117,6 +117,23 @@ class ApiViewMixin:
         # the response, so that the call is dispatched (or queued) while we answer.
         view = super().as_view(*args, **kwargs)  # type: ignore[misc]
         return transaction.non_atomic_requests(view)
+
+
+class ActionThrottleMixin:
+    """One more throttle on some actions, a per-user count shared by every process; a
+    429 says that throttle's rate."""
+
+    action_throttle: type[SharedUserThrottle]
+    throttled_actions: tuple[str, ...]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        throttles = list(super().get_throttles())  # type: ignore[misc]
+        if self.action in self.throttled_actions:  # type: ignore[attr-defined]
+            throttles.append(self.action_throttle())
+        return throttles
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        raise Throttled(wait, detail=self.action_throttle.throttled_detail())
 
 
 def _requester(request: Request) -> AbstractBaseUser:
@@ -186,8 +203,11 @@ ATTEMPT_REPEAT = OpenApiResponse(
         responses={200: CallAttemptSerializer, 404: schema.NOT_FOUND, **schema.ERRORS_READ},
     ),
 )
-class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
+class CallAttemptViewSet(ActionThrottleMixin, ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
     """Place calls through DialogTech and follow their outcome."""
+
+    action_throttle = CallAttemptCreateThrottle
+    throttled_actions = ("create", "retry")
 
     serializer_class = CallAttemptSerializer
     pagination_class = CallAttemptPagination
@@ -201,16 +221,6 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         if self.action in ("create", "retry", "cancel"):
             return [permissions.IsAuthenticated(), CanPlaceCalls()]
         return [permissions.IsAuthenticated(), CanViewCallAttempts()]
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        throttles = list(super().get_throttles())
-        if self.action in ("create", "retry"):
-            throttles.append(CallAttemptCreateThrottle())
-        return throttles
-
-    def throttled(self, request: Request, wait: float | None) -> NoReturn:
-        rate = call_rate()
-        raise Throttled(wait, detail=throttled_message(rate) if rate else None)
 
     def get_actionable_object(self) -> CallAttempt:
         """The attempt to retry or cancel: 404 when unseen, 403 when seen but not ours."""
@@ -239,9 +249,7 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
-            400: schema.BAD_REQUEST,
-            **schema.ERRORS_READ,
-            **schema.ERRORS_WRITE,
+            **schema.ERRORS_INPUT,
             409: schema.CONFLICT_IDEMPOTENCY,
             429: schema.THROTTLED,
         },
@@ -295,10 +303,8 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
             200: ATTEMPT_REPEAT,
             201: ATTEMPT_CREATED,
             202: ATTEMPT_ACCEPTED,
-            # The call is validated again: its queue or agent may have changed since.
-            400: schema.BAD_REQUEST,
-            **schema.ERRORS_READ,
-            **schema.ERRORS_WRITE,
+            # The call is validated again (400): its queue or agent may have changed since.
+            **schema.ERRORS_INPUT,
             404: schema.NOT_FOUND,
             409: schema.CONFLICT_RETRY,
             429: schema.THROTTLED,
@@ -344,34 +350,38 @@ class CallAttemptViewSet(ApiViewMixin, viewsets.GenericViewSet[CallAttempt]):
         return Response(CallAttemptSerializer(self.get_queryset().get(pk=attempt.pk)).data)
 
 
-def _crud_schema(
-    name: str, output: type[Any], input_: type[Any], lookup: str
-) -> Callable[[type[Any]], type[Any]]:
-    reads = {**schema.ERRORS_READ}
-    writes = {400: schema.BAD_REQUEST, **schema.ERRORS_READ, **schema.ERRORS_WRITE}
-    return extend_schema_view(
-        list=extend_schema(
-            summary=f"List {name}s",
-            responses={200: output(many=True), 400: schema.BAD_REQUEST, **reads},
-        ),
-        retrieve=extend_schema(
-            summary=f"Get a {name} by {lookup}",
-            responses={200: output, 404: schema.NOT_FOUND, **reads},
-        ),
-        create=extend_schema(
-            summary=f"Create a {name}", request=input_, responses={201: output, **writes}
-        ),
-        update=extend_schema(
-            summary=f"Change a {name}",
-            request=input_,
-            responses={200: output, 404: schema.NOT_FOUND, **writes},
-        ),
-        partial_update=extend_schema(
-            summary=f"Change some fields of a {name}",
-            request=input_,
-            responses={200: output, 404: schema.NOT_FOUND, **writes},
-        ),
-    )
+def _crud_schema(name: str) -> Callable[[type[ManagedViewSet]], type[ManagedViewSet]]:
+    """The schema of a ManagedViewSet, from its serializers and lookup field."""
+    reads, writes = schema.ERRORS_READ, schema.ERRORS_INPUT
+
+    def decorate(view: type[ManagedViewSet]) -> type[ManagedViewSet]:
+        output: Any = view.serializer_class
+        input_ = view.input_serializer_class
+        return extend_schema_view(
+            list=extend_schema(
+                summary=f"List {name}s",
+                responses={200: output(many=True), 400: schema.BAD_REQUEST, **reads},
+            ),
+            retrieve=extend_schema(
+                summary=f"Get a {name} by {view.lookup_field}",
+                responses={200: output, 404: schema.NOT_FOUND, **reads},
+            ),
+            create=extend_schema(
+                summary=f"Create a {name}", request=input_, responses={201: output, **writes}
+            ),
+            update=extend_schema(
+                summary=f"Change a {name}",
+                request=input_,
+                responses={200: output, 404: schema.NOT_FOUND, **writes},
+            ),
+            partial_update=extend_schema(
+                summary=f"Change some fields of a {name}",
+                request=input_,
+                responses={200: output, 404: schema.NOT_FOUND, **writes},
+            ),
+        )(view)
+
+    return decorate
 
 
 class ManagedViewSet(
@@ -383,6 +393,7 @@ class ManagedViewSet(
     """List, retrieve, create and update (no delete: deactivate with is_active)."""
 
     permission_classes = [permissions.IsAuthenticated, ModelPermissions]
+    pagination_class = LookupPagination
     lookup_value_regex = r"[^/]+"
     input_serializer_class: type[Any]
 
@@ -392,17 +403,26 @@ class ManagedViewSet(
             raise NotFound()
         return super().get_object()
 
+    def create_object(self, data: dict[str, Any]) -> Any:
+        """Store a new object from the validated input (a directory service)."""
+        raise NotImplementedError
+
+    def update_object(self, instance: Any, data: dict[str, Any]) -> Any:
+        """Change ``instance`` by the validated input (a directory service)."""
+        raise NotImplementedError
+
     def _input(self, request: Request, *, partial: bool) -> dict[str, Any]:
         data = self.input_serializer_class(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         return dict(data.validated_data)
 
-    def _created(self, instance: Any) -> Response:
-        return Response(self._represent(instance), status=status.HTTP_201_CREATED)
-
     def _represent(self, instance: Any) -> Any:
         fresh = self.get_queryset().get(pk=instance.pk)
         return self.get_serializer(fresh).data
+
+    def create(self, request: Request) -> Response:
+        instance = self.create_object(self._input(request, partial=False))
+        return Response(self._represent(instance), status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self._update(request, partial=False)
@@ -411,48 +431,42 @@ class ManagedViewSet(
         return self._update(request, partial=True)
 
     def _update(self, request: Request, *, partial: bool) -> Response:
-        raise NotImplementedError
+        instance = self.get_object()  # 404 before the body is looked at
+        instance = self.update_object(instance, self._input(request, partial=partial))
+        return Response(self._represent(instance))
 
 
-@_crud_schema("agent", AgentSerializer, AgentInputSerializer, "agent_id")
+@_crud_schema("agent")
 class AgentViewSet(ManagedViewSet):
     """DialogTech agents and their queue memberships."""
 
     serializer_class = AgentSerializer
     input_serializer_class = AgentInputSerializer
-    pagination_class = AgentPagination
     lookup_field = "agent_id"
 
     def get_queryset(self) -> QuerySet[Agent]:
         return directory.agent_list()
 
-    def create(self, request: Request) -> Response:
-        return self._created(directory.agent_create(**self._input(request, partial=False)))
+    def create_object(self, data: dict[str, Any]) -> Agent:
+        return directory.agent_create(**data)
 
-    def _update(self, request: Request, *, partial: bool) -> Response:
-        agent = directory.agent_update(
-            agent=self.get_object(), data=self._input(request, partial=partial)
-        )
-        return Response(self._represent(agent))
+    def update_object(self, instance: Agent, data: dict[str, Any]) -> Agent:
+        return directory.agent_update(agent=instance, data=data)
 
 
-@_crud_schema("queue", QueueSerializer, QueueInputSerializer, "queue_id")
+@_crud_schema("queue")
 class QueueViewSet(ManagedViewSet):
     """DialogTech queues (call distributor building blocks)."""
 
     serializer_class = QueueSerializer
     input_serializer_class = QueueInputSerializer
-    pagination_class = QueuePagination
     lookup_field = "queue_id"
 
     def get_queryset(self) -> QuerySet[Queue]:
         return directory.queue_list()
 
-    def create(self, request: Request) -> Response:
-        return self._created(directory.queue_create(**self._input(request, partial=False)))
+    def create_object(self, data: dict[str, Any]) -> Queue:
+        return directory.queue_create(**data)
 
-    def _update(self, request: Request, *, partial: bool) -> Response:
-        queue = directory.queue_update(
-            queue=self.get_object(), data=self._input(request, partial=partial)
-        )
-        return Response(self._represent(queue))
+    def update_object(self, instance: Queue, data: dict[str, Any]) -> Queue:
+        return directory.queue_update(queue=instance, data=data)

@@ -4,28 +4,23 @@ reported while no provider is configured."""
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
 
-from django.core.checks import CheckMessage, Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
+from django.core.checks import CheckMessage, Error, Warning
 
-from ..checks import _is_loopback
+from ..checks import _is_loopback, settings_check
 from ..conf import app_settings
 
 
-@register()
-def check_crm_writeback_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        hubspot_token = app_settings.HUBSPOT_ACCESS_TOKEN
-        salesforce = {
-            name: getattr(app_settings, f"SALESFORCE_{name}")
-            for name in ("INSTANCE_URL", "CLIENT_ID", "CLIENT_SECRET")
-        }
-        pipedrive_token = app_settings.PIPEDRIVE_API_TOKEN
-        timeout = app_settings.CRM_WRITEBACK_TIMEOUT
-        max_tries = app_settings.CRM_WRITEBACK_MAX_TRIES
-    except ImproperlyConfigured:
-        return []  # reported by clicktoagent.E001
+@settings_check
+def check_crm_writeback_settings() -> list[CheckMessage]:
+    hubspot_token = app_settings.HUBSPOT_ACCESS_TOKEN
+    salesforce = {
+        name: getattr(app_settings, f"SALESFORCE_{name}")
+        for name in ("INSTANCE_URL", "CLIENT_ID", "CLIENT_SECRET")
+    }
+    pipedrive_token = app_settings.PIPEDRIVE_API_TOKEN
+    timeout = app_settings.CRM_WRITEBACK_TIMEOUT
+    max_tries = app_settings.CRM_WRITEBACK_MAX_TRIES
     messages: list[CheckMessage] = []
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         messages.append(

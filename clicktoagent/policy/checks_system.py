@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
+from ..checks import settings_check
 from ..conf import app_settings
 from .regions import entries
 from .result import DO_NOT_CALL, RULES
@@ -15,15 +16,12 @@ RECORDING_CONSENT_CHOICES = ("adjust", "block")
 OUTSIDE_HOURS_CHOICES = ("schedule", "block")
 
 
-@register()
-def check_safe_calling_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        rules = app_settings.SAFE_CALLING_RULES
-        consent = app_settings.RECORDING_CONSENT
-        outside = app_settings.OUTSIDE_HOURS
-        cap = app_settings.DAILY_CAP_PER_NUMBER
-    except ImproperlyConfigured:
-        return []  # reported by clicktoagent.E001
+@settings_check
+def check_safe_calling_settings() -> list[CheckMessage]:
+    rules = app_settings.SAFE_CALLING_RULES
+    consent = app_settings.RECORDING_CONSENT
+    outside = app_settings.OUTSIDE_HOURS
+    cap = app_settings.DAILY_CAP_PER_NUMBER
     messages: list[CheckMessage] = []
     codes: list[Any] = []
     if rules is not None and (isinstance(rules, str) or not isinstance(rules, list | tuple)):

@@ -3,16 +3,11 @@ its module): settings that cannot be read, and the callback allow-list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from django.core.checks import CheckMessage, Error, Warning
 
-from django.core.checks import CheckMessage, Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
-
+from ..checks import settings_check
 from ..conf import app_settings
 from .callback_policy import allowed_host_entry_problem
-
-ProviderCheck = Callable[[], list[CheckMessage]]
 
 
 def unset_warning(endpoint: str, keys: str, *, hint: str, id: str) -> Warning:
@@ -24,17 +19,8 @@ def unset_warning(endpoint: str, keys: str, *, hint: str, id: str) -> Warning:
     )
 
 
-def provider_check(check: ProviderCheck) -> ProviderCheck:
-    """Register a provider's settings check; broken settings are clicktoagent.E001's."""
-
-    @register()
-    def run(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-        try:
-            return check()
-        except ImproperlyConfigured:
-            return []  # reported by clicktoagent.E001
-
-    return check
+# Registers a provider's settings check; broken settings are clicktoagent.E001's.
+provider_check = settings_check
 
 
 @provider_check

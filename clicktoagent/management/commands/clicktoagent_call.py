@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from ...calls.services import call_attempt_create
 from ...dispatch.tasks import call_attempt_dispatch
 from ...exceptions import ClickToAgentError
 from ...models import CallAttempt
+from ..base import ClickToAgentCommand
 
 EXIT_PLACED = 0
 EXIT_NOT_PLACED = 1
-EXIT_INVALID = 2
+# Invalid input exits 2 (ClickToAgentCommand.exit_invalid).
 
 
 def _warning_level(value: str) -> int:
@@ -25,7 +26,7 @@ def _warning_level(value: str) -> int:
     return int(value)
 
 
-class Command(BaseCommand):
+class Command(ClickToAgentCommand):
     help = (
         "Place a DialogTech Click-to-Agent call: rings the agent, then connects the number. "
         "Exits 0 when placed, 1 when refused or unknown, 2 for invalid input."
@@ -72,13 +73,15 @@ class Command(BaseCommand):
                 dispatch=False,
             )
         except ValidationError as err:
-            for field, messages in err.message_dict.items():
-                for message in messages:
-                    self.stderr.write(f"invalid {field}: {message}")
-            raise SystemExit(EXIT_INVALID) from None
+            self.exit_invalid(
+                *(
+                    f"invalid {field}: {message}"
+                    for field, messages in err.message_dict.items()
+                    for message in messages
+                )
+            )
         except ClickToAgentError as err:
-            self.stderr.write(str(err))
-            raise SystemExit(EXIT_INVALID) from None
+            self.exit_invalid(str(err))
         if attempt.status == CallAttempt.Status.PENDING:
             attempt = call_attempt_dispatch(attempt_id=attempt.pk)
         self.stdout.write(f"attempt {attempt.pk}: {attempt.status}")

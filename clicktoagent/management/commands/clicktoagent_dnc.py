@@ -6,15 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from ...donotcall import SOURCE_IMPORT, dnc_export_csv, dnc_import_csv
 from ...exceptions import DoNotCallImportError
+from ..base import ClickToAgentCommand
 
-EXIT_INVALID = 2
 
-
-class Command(BaseCommand):
+class Command(ClickToAgentCommand):
     help = (
         "The do-not-call list. `import FILE.csv` lists every number of a CSV file (header "
         "phone_number,reason; '-' reads standard input); a bad row imports nothing and exits "
@@ -44,11 +43,9 @@ class Command(BaseCommand):
                 with Path(name).open("rb") as file:
                     result = dnc_import_csv(file, source=SOURCE_IMPORT)
         except OSError as err:
-            self.stderr.write(f"cannot read {name}: {err.strerror or err}")
-            raise SystemExit(EXIT_INVALID) from None
+            self.exit_invalid(f"cannot read {name}: {err.strerror or err}")
         except DoNotCallImportError as err:
-            self.stderr.write(str(err))
-            raise SystemExit(EXIT_INVALID) from None
+            self.exit_invalid(str(err))
         self.stdout.write(f"added: {result.added}")
         self.stdout.write(f"already listed: {result.already_listed}")
         self.stdout.write(f"duplicates in file: {result.duplicates}")
