@@ -17,7 +17,7 @@ from django.db import models
 from ..conf import app_settings
 from ..exceptions import OverrideNotPermittedError
 from ..models import OVERRIDE_GUARDRAILS_PERMISSION, CallAttempt
-from ..policy.checks import call_check, region_normalize
+from ..policy.checks import call_check_for, region_normalize
 from .request import CallRequest
 
 OutsideHours = CallAttempt.OutsideHours
@@ -117,11 +117,8 @@ def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decisi
     }
     if not app_settings.SAFE_CALLING_RULES:
         return Decision(values)
-    check = call_check(
-        phone_to_call=call.phone_to_call,
-        queue=call.queue,
-        record=call.record,
-        warning=call.warning,
+    check = call_check_for(
+        call,
         contact_region=options.contact_region,
         override=bool(options.override_reason),
         lock=True,

@@ -24,7 +24,7 @@ from ..exceptions import (
     SendCancelledError,
 )
 from ..models import CallAttempt
-from ..policy.checks import call_check
+from ..policy.checks import call_check_for
 from . import breaker, rate_limit
 from .hold import Hold
 from .outcome import call_attempt_block, call_attempt_finish
@@ -154,11 +154,8 @@ def _safe_calling_recheck(attempt: CallAttempt) -> SendStep | None:
     created (20:55) may not be any more (21:05). None: go on and send it. Otherwise it
     waits for the next allowed moment (``outside_hours="schedule"`` and only time rules
     broken) or ends ``blocked``."""
-    check = call_check(
-        phone_to_call=attempt.phone_to_call,
-        queue=attempt.queue,
-        record=attempt.record,
-        warning=attempt.warning,
+    check = call_check_for(
+        attempt,
         contact_region=attempt.contact_region,
         override=bool(attempt.override_reason),
         exclude_attempt_id=attempt.pk,

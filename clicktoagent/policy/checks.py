@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -163,6 +164,31 @@ def call_check(
         timezones=applied.windows.zones,
         region=applied.region,
         next_allowed_at=next_allowed,
+    )
+
+
+class Dialled(Protocol):
+    """A call as the rules read it: a ``CallRequest`` or a stored ``CallAttempt``."""
+
+    @property
+    def phone_to_call(self) -> str: ...
+    @property
+    def queue(self) -> Queue: ...
+    @property
+    def record(self) -> int: ...
+    @property
+    def warning(self) -> int: ...
+
+
+def call_check_for(call: Dialled, **options: Any) -> CallCheck:
+    """:func:`call_check` of a call or an attempt (its number, queue, record and
+    warning), with the other keyword arguments of :func:`call_check`."""
+    return call_check(
+        phone_to_call=call.phone_to_call,
+        queue=call.queue,
+        record=call.record,
+        warning=call.warning,
+        **options,
     )
 
 

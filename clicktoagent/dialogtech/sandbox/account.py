@@ -11,7 +11,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -102,6 +102,23 @@ def check_fault_name(value: Any, where: str) -> str:
     return cast(str, value)
 
 
+def _entries(
+    data: dict[str, Any], key: str, id_field: str, source: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entries of the list ``data[key]``, each a dict with a unique ``id_field`` and a
+    ``name`` (the id when missing), with where it is for messages."""
+    seen: set[str] = set()
+    for i, raw in enumerate(_require_list(data[key], f"{source}: {key}")):
+        where = f"{source}: {key}[{i}]"
+        entry = _require_dict(raw, where)
+        entry_id = _require_str(entry.get(id_field), f"{where}.{id_field}")
+        if entry_id in seen:
+            raise AccountError(f"{where}: duplicate {id_field} {entry_id!r}")
+        seen.add(entry_id)
+        _require_str(entry.setdefault("name", entry_id), f"{where}.name")
+        yield where, entry
+
+
 def validate_account(account: Any, source: str = "account") -> dict[str, Any]:
     """Check an account's shape; return a normalised deep copy.
 
@@ -121,26 +138,12 @@ def validate_account(account: Any, source: str = "account") -> dict[str, Any]:
             _require_number(number, f"{source}: {key}[{i}]")
 
     agent_ids: set[str] = set()
-    for i, raw_agent in enumerate(_require_list(data["agents"], f"{source}: agents")):
-        where = f"{source}: agents[{i}]"
-        agent = _require_dict(raw_agent, where)
-        agent_id = _require_str(agent.get("agent_id"), f"{where}.agent_id")
-        if agent_id in agent_ids:
-            raise AccountError(f"{where}: duplicate agent_id {agent_id!r}")
-        agent_ids.add(agent_id)
-        _require_str(agent.setdefault("name", agent_id), f"{where}.name")
+    for where, agent in _entries(data, "agents", "agent_id", source):
+        agent_ids.add(agent["agent_id"])
         _require_number(agent.get("phone"), f"{where}.phone")
         _require_str(agent.get("mode"), f"{where}.mode")
 
-    queue_ids: set[str] = set()
-    for i, raw_queue in enumerate(_require_list(data["queues"], f"{source}: queues")):
-        where = f"{source}: queues[{i}]"
-        queue = _require_dict(raw_queue, where)
-        queue_id = _require_str(queue.get("queue_id"), f"{where}.queue_id")
-        if queue_id in queue_ids:
-            raise AccountError(f"{where}: duplicate queue_id {queue_id!r}")
-        queue_ids.add(queue_id)
-        _require_str(queue.setdefault("name", queue_id), f"{where}.name")
+    for where, queue in _entries(data, "queues", "queue_id", source):
         members = _require_list(queue.get("agents"), f"{where}.agents")
         for j, member in enumerate(members):
             _require_str(member, f"{where}.agents[{j}]")
