@@ -177,9 +177,7 @@ def webhook_event_process(*, event: WebhookEvent) -> WebhookOutcome:
         ", ".join(str(a.pk) for a in attempts),
     )
     # With the immediate task backend the calls were placed when the transaction
-    # committed: answer with their current state.
-    for attempt in attempts:
-        attempt.refresh_from_db()
+    # committed, on these same attempts: they hold their current state.
     return WebhookOutcome(event=locked, attempts=attempts)
 
 
