@@ -87,7 +87,7 @@ reconciler: venv
 	$(BIN)/python manage.py clicktoagent_reconcile --every $${RECONCILE_EVERY:-30}
 
 ## Benchmarks (not tests): results go to bench/README.md. Needs PostgreSQL and Redis.
-## Some parts only: make bench BENCH="api workers" (profile api workers scaling webhooks memory).
+## Some parts only: make bench BENCH="api workers" (profile api workers scaling webhooks guardrails memory).
 BENCH ?= all
 bench: venv
 	BENCH="$(BENCH)" BENCH_PYTHON=$(BIN)/python bash bench/run.sh

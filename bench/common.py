@@ -28,6 +28,9 @@ RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
+#: Prefix of the PostgreSQL databases the parts make and drop (``cta_bench_workers``...);
+#: another prefix starting with ``cta_bench`` keeps two checkouts' runs apart.
+PG_DB_PREFIX = os.environ.get("BENCH_PG_DB_PREFIX", "cta_bench")
 #: Redis databases of the benchmarks (8: the app's queue and cache; 9: the limit worker's).
 REDIS_APP_DB = 8
 REDIS_LIMIT_DB = 9
@@ -84,6 +87,8 @@ def pg_database(name: str, *, fresh: bool = True) -> str:
     import psycopg
 
     assert name.startswith("cta_bench")
+    name = PG_DB_PREFIX + name.removeprefix("cta_bench")
+    assert name.startswith("cta_bench"), "BENCH_PG_DB_PREFIX must start with cta_bench"
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         if fresh:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -162,6 +167,43 @@ def emulator(latency: float = 0.0) -> Iterator[str]:
         stop(proc)
 
 
+@contextlib.contextmanager
+def emulator_and_hubspot() -> Iterator[tuple[str, dict[str, str]]]:
+    """The emulator with the CRM stand-ins (``clicktoagent_sandbox --crm``) in its own
+    process: its URL, and the settings that point the HubSpot write-back at its stand-in
+    (``HUBSPOT_API_BASE_URL``, ``HUBSPOT_ACCESS_TOKEN``)."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [
+            *(PYTHON, "manage.py", "clicktoagent_sandbox", "--port", str(port)),
+            *("--crm", "--crm-port", "0"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        printed: dict[str, str] = {}
+        wanted = {"HUBSPOT_API_BASE_URL", "HUBSPOT_ACCESS_TOKEN"}
+        for line in proc.stdout:  # the command prints NAME=value lines once serving
+            name, _, value = line.strip().partition("=")
+            printed[name] = value
+            if wanted <= set(printed):
+                break
+        if not wanted <= set(printed):
+            raise SystemExit(f"clicktoagent_sandbox --crm printed {printed}")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        wait_port(port)
+        yield f"http://127.0.0.1:{port}/ibp_api.php", {k: printed[k] for k in sorted(wanted)}
+    finally:
+        stop(proc)
+
+
 def app_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of the demo project's processes in a benchmark."""
     env = {
@@ -180,6 +222,49 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+#: Every safe-calling rule (bench/guardrails.py).
+ALL_RULES = "calling_hours,do_not_call,daily_cap,recording_consent,queue_hours"
+#: The calls of bench/guardrails.py: written back to a HubSpot contact, recorded (the
+#: numbers are in Illinois, an all-party-consent state: the consent rule adjusts them).
+GUARDED_FIELDS: dict[str, Any] = {"contact_ref": "hubspot:contact:501", "record": 1}
+#: Entries put on the do-not-call list: +13125000000 and up, none of the numbers called
+#: (3122..., 3123...).
+DO_NOT_CALL_ENTRIES = 100_000
+
+
+def guardrails_env(crm: dict[str, str]) -> dict[str, str]:
+    """Every guardrail on (the variables over :func:`app_env`'s): all five rules; a
+    per-number daily cap for every number, high enough to let every call through, so
+    that the count runs on every call; the United States' calling window opened all
+    day (the benchmarks run at any hour: the window is still checked on every call);
+    CRM write-back to the HubSpot stand-in (``crm``, from :func:`emulator_and_hubspot`)."""
+    return {
+        "CLICKTOAGENT_SAFE_CALLING_RULES": ALL_RULES,
+        "CLICKTOAGENT_DAILY_CAP_PER_NUMBER": "1000000",
+        "CLICKTOAGENT_SAFE_CALLING_REGIONS_JSON": json.dumps(
+            {"US": {"calling_hours": ["mon-sun 00:00-24:00"]}}
+        ),
+        **crm,
+    }
+
+
+FILL_DO_NOT_CALL = """
+from clicktoagent.models import DoNotCallEntry
+DoNotCallEntry.objects.bulk_create(
+    (
+        DoNotCallEntry(phone_number=f"+13125{i:06d}", source="bench")
+        for i in range(COUNT)
+    ),
+    batch_size=5000,
+)
+"""
+
+
+def fill_do_not_call(env: dict[str, str], count: int = DO_NOT_CALL_ENTRIES) -> None:
+    """Put ``count`` numbers (none that the benchmarks call) on the do-not-call list."""
+    manage(env, "shell", "-c", f"COUNT = {count}\n{FILL_DO_NOT_CALL}")
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -337,7 +422,9 @@ def load(
     return LoadResult(len(bodies), time.perf_counter() - started, statuses, latencies)
 
 
-def api_bodies(count: int, *, offset: int = 0) -> list[tuple[bytes, dict[str, str]]]:
+def api_bodies(
+    count: int, *, offset: int = 0, extra: dict[str, Any] | None = None
+) -> list[tuple[bytes, dict[str, str]]]:
     headers = {"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"}
     return [
         (
@@ -347,6 +434,7 @@ def api_bodies(count: int, *, offset: int = 0) -> list[tuple[bytes, dict[str, st
                     "agent_id": "98765",
                     # Distinct valid numbers clear of the emulator's fault numbers.
                     "phone_to_call": f"3122{(offset + i) % 1_000_000:06d}",
+                    **(extra or {}),
                 }
             ).encode(),
             headers,
@@ -355,7 +443,9 @@ def api_bodies(count: int, *, offset: int = 0) -> list[tuple[bytes, dict[str, st
     ]
 
 
-def webhook_bodies(count: int) -> list[tuple[bytes, dict[str, str]]]:
+def webhook_bodies(
+    count: int, *, extra: dict[str, Any] | None = None
+) -> list[tuple[bytes, dict[str, str]]]:
     """Standard Webhooks deliveries, signed before the clock starts."""
     from datetime import UTC, datetime
 
@@ -367,7 +457,12 @@ def webhook_bodies(count: int) -> list[tuple[bytes, dict[str, str]]]:
     for i in range(count):
         msg_id = f"msg_bench_{time.time_ns()}_{i}"
         body = json.dumps(
-            {"phone_to_call": f"3123{i:06d}", "queue_id": "12345", "agent_id": "98765"}
+            {
+                "phone_to_call": f"3123{i:06d}",
+                "queue_id": "12345",
+                "agent_id": "98765",
+                **(extra or {}),
+            }
         )
         headers = {
             "Content-Type": "application/json",

@@ -12,7 +12,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, ROOT
 
-PARTS = ["api", "workers", "scaling", "webhooks", "memory", "profile", "profile-worker"]
+PARTS = [
+    "api",
+    "workers",
+    "scaling",
+    "webhooks",
+    "memory",
+    "guardrails",
+    "profile",
+    "profile-worker",
+]
 
 
 def main() -> None:

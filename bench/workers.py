@@ -63,9 +63,14 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
 
 
 def app_workers(
-    env: dict[str, str], count: int, attempts: int, worker_class: str | None = None
+    env: dict[str, str],
+    count: int,
+    attempts: int,
+    worker_class: str | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Queue ``attempts`` attempts, run ``count`` app workers; their figures."""
+    """Queue ``attempts`` attempts (with ``fields`` besides queue, agent and number),
+    run ``count`` app workers; their figures."""
     import redis
     from rq import Worker
     from rq.suspension import resume, suspend
@@ -83,6 +88,7 @@ def app_workers(
             agent_id="98765",
             phone_to_call=f"3122{i:06d}",
             source="command",
+            **(fields or {}),
         )
     procs = [
         subprocess.Popen(

@@ -6,6 +6,7 @@ file beside ``manage.py``) through django-environ; see ``.env.example``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,14 @@ SPECTACULAR_SETTINGS = {
 _create_rate = env.str("CLICKTOAGENT_API_CREATE_THROTTLE_RATE", default="60/minute")
 # Safe-calling rules (docs/safe-calling.md), comma-separated; "none": no rules. Unset: all.
 _safe_calling = env.str("CLICKTOAGENT_SAFE_CALLING_RULES", default="").strip()
+# Region entries over the shipped rules data, as a JSON object (docs/safe-calling.md).
+_safe_calling_regions = env.str("CLICKTOAGENT_SAFE_CALLING_REGIONS_JSON", default="").strip()
+try:
+    _regions = json.loads(_safe_calling_regions) if _safe_calling_regions else {}
+except ValueError as err:
+    raise ImproperlyConfigured(
+        f"CLICKTOAGENT_SAFE_CALLING_REGIONS_JSON is not valid JSON: {err}"
+    ) from None
 CLICKTOAGENT = {
     "BASE_URL": env.str("DIALOGTECH_BASE_URL", default="https://secure.dialogtech.com/ibp_api.php"),
     "ACCESS_KEY": env.str("DIALOGTECH_ACCESS_KEY", default=""),
@@ -204,6 +213,9 @@ CLICKTOAGENT = {
             else tuple(code.strip() for code in _safe_calling.split(",") if code.strip())
         }
     ),
+    "SAFE_CALLING_REGIONS": _regions,
+    # None: only the regions' own caps.
+    "DAILY_CAP_PER_NUMBER": env.int("CLICKTOAGENT_DAILY_CAP_PER_NUMBER", default=None),
     "RECORDING_CONSENT": env.str("CLICKTOAGENT_RECORDING_CONSENT", default="adjust"),
     "OUTSIDE_HOURS": env.str("CLICKTOAGENT_OUTSIDE_HOURS", default="schedule"),
     # CRM webhooks (docs/webhooks.md): each endpoint refuses everything until configured.
