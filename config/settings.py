@@ -97,6 +97,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = (
     None if _conn_max_age.lower() == "none" else int(_conn_max_age)
 )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite: take the write lock when a transaction starts, so that the daily cap's count
+    # and the new attempt are one unit (clicktoagent/policy/locks.py) and concurrent
+    # requests wait for each other instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
