@@ -85,6 +85,21 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     return call_attempt_send_claimed(attempt)
 
 
+def inline_claim_renew(attempt: CallAttempt) -> None:
+    """Before sending an attempt stored already claimed: if the transaction that stored
+    it committed later than ``RECONCILE_DISPATCHING_MARGIN`` after the claim (a long
+    transaction of the host's), stamp the claim again, so the call is not refused as
+    held up. Conditional on the claim being untouched, so a reconciler that already gave
+    it up wins."""
+    if _still_ours_to_send(attempt):
+        return
+    now = timezone.now()
+    if CallAttempt.objects.filter(
+        pk=attempt.pk, status=Status.DISPATCHING, dispatched_at=attempt.dispatched_at
+    ).update(dispatched_at=now):
+        attempt.dispatched_at = now
+
+
 def inline_claim() -> dict[str, object] | None:
     """The fields of an attempt stored already claimed, for a process that sends it as
     soon as it is committed (the immediate task backend): nobody else can see it before,

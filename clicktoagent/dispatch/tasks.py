@@ -15,7 +15,13 @@ from ..conf import app_settings
 from ..models import CallAttempt
 from ..taskcompat import runs_immediately, task
 from .retry import backend_can_defer, task_enqueue
-from .services import SendStep, call_attempt_send, call_attempt_send_claimed, inline_claim
+from .services import (
+    SendStep,
+    call_attempt_send,
+    call_attempt_send_claimed,
+    inline_claim,
+    inline_claim_renew,
+)
 
 logger = logging.getLogger("clicktoagent")
 
@@ -67,6 +73,7 @@ def call_attempt_dispatch_claimed(attempt: CallAttempt) -> CallAttempt:
     the commit, like a task: an error of ours is logged, never raised into the request,
     and leaves the attempt to the reconciler."""
     try:
+        inline_claim_renew(attempt)
         finished = _until_done(call_attempt_send_claimed(attempt))
         if finished is not attempt:
             # Tried again after a request that never left: the caller's copy catches up.
