@@ -30,7 +30,6 @@ from bench.common import (
     emulator,
     gunicorn,
     load,
-    log,
     machine,
     setup_app_database,
     sqlite_wal,
@@ -93,20 +92,9 @@ def main() -> None:
                     Path(f"{path}{suffix}").unlink()
 
     ratio = results["app"].rate / results["limit"].rate
-    rows = []
     for name, result in results.items():
-        log(
-            part="api",
-            side=name,
-            requests=result.requests,
-            seconds=round(result.seconds, 3),
-            per_second=round(result.rate, 1),
-            statuses=result.statuses,
-        )
-        rows.append(
-            f"| {name} | {result.requests} | {result.statuses} | {result.seconds:.2f} | "
-            f"{result.rate:.1f} | {result.percentile(0.5):.1f} / {result.percentile(0.95):.1f} |"
-        )
+        result.log("api", side=name)
+    rows = [result.row(name) for name, result in results.items()]
     app_rate, limit_rate = results["app"].rate, results["limit"].rate
     write_summary(
         "api",

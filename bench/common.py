@@ -361,6 +361,25 @@ class LoadResult:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000
 
+    def row(self, name: str) -> str:
+        """The result as a row of the load tables (side, requests, statuses, seconds,
+        rate, p50 / p95 in ms)."""
+        return (
+            f"| {name} | {self.requests} | {self.statuses} | {self.seconds:.2f} | "
+            f"{self.rate:.1f} | {self.percentile(0.5):.1f} / {self.percentile(0.95):.1f} |"
+        )
+
+    def log(self, part: str, **labels: Any) -> None:
+        """One JSON line with the raw figures (bench/run.sh keeps them in the log)."""
+        log(
+            part=part,
+            **labels,
+            requests=self.requests,
+            seconds=round(self.seconds, 3),
+            per_second=round(self.rate, 1),
+            statuses=self.statuses,
+        )
+
 
 def load(
     url: str,

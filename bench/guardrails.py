@@ -274,11 +274,7 @@ def main() -> None:
     )
 
     def load_row(name: str, result: LoadResult, attempts: str = "") -> str:
-        return (
-            f"| {name} | {result.requests} | {result.statuses} | {result.seconds:.2f} | "
-            f"{result.rate:.1f} | {result.percentile(0.5):.1f} / "
-            f"{result.percentile(0.95):.1f} |{attempts}"
-        )
+        return result.row(name) + attempts
 
     plan_blocks: list[str] = []
     for name, plan in plans.items():

@@ -24,7 +24,6 @@ from bench.common import (
     app_env,
     gunicorn,
     load,
-    log,
     machine,
     manage,
     pg_database,
@@ -92,20 +91,9 @@ def main() -> None:
         redis.Redis.from_url(redis_url(db)).flushdb()
 
     ratio = results["app"].rate / results["limit"].rate
-    rows = []
     for name, result in results.items():
-        log(
-            part="webhooks",
-            side=name,
-            requests=result.requests,
-            seconds=round(result.seconds, 3),
-            per_second=round(result.rate, 1),
-            statuses=result.statuses,
-        )
-        rows.append(
-            f"| {name} | {result.requests} | {result.statuses} | {result.seconds:.2f} | "
-            f"{result.rate:.1f} | {result.percentile(0.5):.1f} / {result.percentile(0.95):.1f} |"
-        )
+        result.log("webhooks", side=name)
+    rows = [result.row(name) for name, result in results.items()]
     app_rate, limit_rate = results["app"].rate, results["limit"].rate
     write_summary(
         "webhooks",
