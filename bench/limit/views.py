@@ -17,9 +17,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
-from lxml import etree
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+from .dialtech import place_call
+
 _state: dict[str, Any] = {}
 # Read once, as the app reads its settings.
 _BASE_URL = os.environ.get("DIALOGTECH_BASE_URL", "")
@@ -70,24 +70,9 @@ def call_attempts(request: HttpRequest) -> HttpResponse:
             [queue_id, agent_id, phone, datetime.now(tz=UTC).isoformat()],
         )
         attempt_id = cursor.fetchone()[0]
-    response = _session().get(
-        _BASE_URL,
-        params={
-            "action": "clickto.agent",
-            **_CREDENTIALS,
-            "queue_id": queue_id,
-            "agent_id": agent_id,
-            "phone_to_call": phone,
-            "record": "0",
-            "warning": "1",
-        },
-        timeout=(5, 20),
-        allow_redirects=False,
+    status, sid, result = place_call(
+        _session(), _BASE_URL, _CREDENTIALS, queue_id=queue_id, agent_id=agent_id, phone=phone
     )
-    root = etree.fromstring(response.content, parser=_PARSER)
-    result = root.findtext("result") or ""
-    sid = root.findtext("sid") or ""
-    status = "placed" if result == "success" else "failed"
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE limit_attempt SET status = %s, sid = %s, result = %s, finished_at = %s "

@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import redis
 import requests
-from lxml import etree
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+from bench.limit.dialtech import place_call
+
 _stop = [False]
 
 
@@ -52,31 +52,13 @@ def main() -> None:
         if row is None:
             continue
         queue_id, agent_id, phone = row
-        response = session.get(
-            base_url,
-            params={
-                "action": "clickto.agent",
-                **credentials,
-                "queue_id": queue_id,
-                "agent_id": agent_id,
-                "phone_to_call": phone,
-                "record": "0",
-                "warning": "1",
-            },
-            timeout=(5, 20),
-            allow_redirects=False,
+        status, sid, result = place_call(
+            session, base_url, credentials, queue_id=queue_id, agent_id=agent_id, phone=phone
         )
-        root = etree.fromstring(response.content, parser=_PARSER)
-        result = root.findtext("result") or ""
         conn.execute(
             "UPDATE limit_attempt SET status = %s, sid = %s, result = %s, finished_at = now() "
             "WHERE id = %s",
-            (
-                "placed" if result == "success" else "failed",
-                root.findtext("sid") or "",
-                result,
-                attempt_id,
-            ),
+            (status, sid, result, attempt_id),
         )
     conn.close()
 
