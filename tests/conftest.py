@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
-from clicktoagent.models import Agent, Queue
+from clicktoagent.models import Agent, CallAttempt, Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_ACCOUNT = ROOT / "fixtures" / "sandbox_account.json"
@@ -87,6 +87,20 @@ def demo_data(db: None) -> dict[str, Any]:
     sam.queues.add(sales)
     casey.queues.add(support)
     return {"sales": sales, "support": support, "dana": dana, "sam": sam, "casey": casey}
+
+
+# One call of the demo data: Dana (98765) in Sales (12345) rings a Chicago number.
+CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "(312) 555-0123"}
+
+
+def create_call(**overrides: Any) -> CallAttempt:
+    """An attempt of :data:`CALL` (with ``overrides``) from the command, as stored after
+    its dispatch (the immediate backend places it within the call)."""
+    from clicktoagent.services import call_attempt_create
+
+    attempt = call_attempt_create(**{**CALL, "source": "command", **overrides})
+    attempt.refresh_from_db()
+    return attempt
 
 
 @pytest.fixture(autouse=True)

@@ -23,24 +23,18 @@ from clicktoagent.services import (
     call_attempt_retry_get_or_create,
 )
 from config.demo.models import Contact
+from tests.conftest import CALL, create_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = CallAttempt.Status
-CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "(312) 555-0123"}
-
-
-def create(**overrides: Any) -> CallAttempt:
-    attempt = call_attempt_create(**{**CALL, "source": "command", **overrides})
-    attempt.refresh_from_db()
-    return attempt
 
 
 def test_defaults_for_record_and_warning_come_from_settings(
     sandbox: SandboxServer, demo_data, settings
 ) -> None:
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "DEFAULT_RECORD": 1, "DEFAULT_WARNING": 0}
-    attempt = create()
+    attempt = create_call()
     assert (attempt.record, attempt.warning) == (1, 0)
     assert sandbox.requests()[0]["params"]["warning"] == "0"
 
@@ -62,7 +56,7 @@ def test_invalid_input_is_refused_and_nothing_is_stored_or_sent(
     sandbox: SandboxServer, demo_data, overrides: dict[str, Any], field: str, fragment: str
 ) -> None:
     with pytest.raises(ValidationError) as info:
-        create(**overrides)
+        create_call(**overrides)
     assert fragment in " ".join(info.value.message_dict[field])
     assert CallAttempt.objects.count() == 0
     assert sandbox.requests() == []
@@ -74,7 +68,7 @@ def test_inactive_queue_and_agent_are_refused(sandbox: SandboxServer, demo_data)
     demo_data["dana"].is_active = False
     demo_data["dana"].save()
     with pytest.raises(ValidationError) as info:
-        create()
+        create_call()
     assert "inactive" in info.value.message_dict["queue_id"][0]
     assert "inactive" in info.value.message_dict["agent_id"][0]
     assert CallAttempt.objects.count() == 0
@@ -112,14 +106,14 @@ def test_cancel_a_pending_attempt(sandbox: SandboxServer, demo_data) -> None:
 
 
 def test_cancel_refused_once_placed(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create()
+    attempt = create_call()
     with pytest.raises(InvalidTransitionError, match="is placed"):
         call_attempt_cancel(attempt=attempt)
 
 
 def test_retry_makes_a_linked_attempt_once(sandbox: SandboxServer, demo_data) -> None:
     sandbox.add_fault("drop")
-    unknown = create()
+    unknown = create_call()
     assert unknown.status == Status.UNKNOWN
     retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
     retry.refresh_from_db()
@@ -136,7 +130,7 @@ def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
 ) -> None:
     contact = Contact.objects.create(name="Gone soon", phone="3125550124")
     sandbox.add_fault("drop")
-    unknown = create(contact=contact, phone_to_call="3125550124")
+    unknown = create_call(contact=contact, phone_to_call="3125550124")
     retry = call_attempt_retry(attempt=unknown, source="admin", confirm_unknown=True)
     contact.delete()
     unknown.refresh_from_db()
@@ -147,7 +141,7 @@ def test_retry_after_the_contact_was_deleted_returns_the_same_retry(
 
 def test_retry_of_an_unknown_attempt_needs_confirmation(sandbox: SandboxServer, demo_data) -> None:
     sandbox.add_fault("drop")
-    unknown = create()
+    unknown = create_call()
     with pytest.raises(UnconfirmedRetryError, match="may already have been called"):
         call_attempt_retry(attempt=unknown, source="api")
     assert not CallAttempt.objects.filter(retry_of=unknown).exists()
@@ -156,4 +150,4 @@ def test_retry_of_an_unknown_attempt_needs_confirmation(sandbox: SandboxServer, 
 
 def test_retry_refused_for_a_placed_attempt(sandbox: SandboxServer, demo_data) -> None:
     with pytest.raises(InvalidTransitionError, match="only failed or unknown"):
-        call_attempt_retry(attempt=create(), source="admin")
+        call_attempt_retry(attempt=create_call(), source="admin")

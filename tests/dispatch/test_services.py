@@ -16,27 +16,20 @@ from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.dispatch import services as dispatch_services
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import (
-    call_attempt_create,
     call_attempt_dispatch,
     call_attempt_reconcile,
 )
 from clicktoagent.signals import call_attempt_finished
 from config.demo.models import Contact
+from tests.conftest import create_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = CallAttempt.Status
-CALL = {"queue_id": "12345", "agent_id": "98765", "phone_to_call": "(312) 555-0123"}
-
-
-def create(**overrides: Any) -> CallAttempt:
-    attempt = call_attempt_create(**{**CALL, "source": "command", **overrides})
-    attempt.refresh_from_db()
-    return attempt
 
 
 def test_placed_call_stores_sid_and_what_was_sent(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create(first_callerid="312-555-0100", record=1, warning=2)
+    attempt = create_call(first_callerid="312-555-0100", record=1, warning=2)
     assert attempt.status == Status.PLACED
     (seen,) = sandbox.requests()
     assert attempt.sid == seen["sid"]
@@ -52,7 +45,7 @@ def test_placed_call_stores_sid_and_what_was_sent(sandbox: SandboxServer, demo_d
 
 
 def test_refused_call_keeps_dialogtechs_words(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create(queue_id="12346", agent_id="98767")
+    attempt = create_call(queue_id="12346", agent_id="98767")
     assert attempt.status == Status.FAILED
     assert attempt.result == "failed"
     assert "Closed" in attempt.result_description
@@ -60,7 +53,7 @@ def test_refused_call_keeps_dialogtechs_words(sandbox: SandboxServer, demo_data)
 
 
 def test_unregistered_caller_id_is_refused_by_dialogtech(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create(first_callerid="312-555-0177")
+    attempt = create_call(first_callerid="312-555-0177")
     assert attempt.status == Status.FAILED
     assert "first_callerid" in attempt.result_description
 
@@ -70,7 +63,7 @@ def test_no_usable_answer_is_unknown_and_never_retried(
     sandbox: SandboxServer, demo_data, settings, phone: str
 ) -> None:
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "READ_TIMEOUT": 0.3}
-    attempt = create(phone_to_call=phone)
+    attempt = create_call(phone_to_call=phone)
     assert attempt.status == Status.UNKNOWN
     assert attempt.tries == 1
     assert "may have been placed" in attempt.error or "could not be read" in attempt.error
@@ -79,7 +72,7 @@ def test_no_usable_answer_is_unknown_and_never_retried(
 
 def test_never_sent_is_retried_with_backoff(sandbox: SandboxServer, demo_data) -> None:
     sandbox.add_fault("http_503", count=2, seconds=0)
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.PLACED
     assert attempt.tries == 3
     assert [r["status"] for r in sandbox.requests()] == [503, 503, 200]
@@ -88,7 +81,7 @@ def test_never_sent_is_retried_with_backoff(sandbox: SandboxServer, demo_data) -
 def test_never_sent_gives_up_after_max_tries(sandbox: SandboxServer, demo_data, settings) -> None:
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "MAX_TRIES": 2}
     sandbox.add_fault("http_429", count=5, seconds=0)
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.FAILED
     assert attempt.tries == 2
     assert "Gave up after 2 tries" in attempt.error
@@ -102,7 +95,7 @@ def test_unreachable_dialogtech_fails_after_retries(demo_data, settings) -> None
         "SECRET_ACCESS_KEY": "s",
         "RETRY_BACKOFF": 0.01,
     }
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.FAILED
     assert attempt.tries == 3
     assert "Could not connect" in attempt.error
@@ -110,13 +103,13 @@ def test_unreachable_dialogtech_fails_after_retries(demo_data, settings) -> None
 
 def test_missing_credentials_fail_the_attempt_with_a_reason(demo_data, settings) -> None:
     settings.CLICKTOAGENT = {"BASE_URL": "http://127.0.0.1:9/ibp_api.php"}
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.FAILED
     assert "credentials are missing" in attempt.error
 
 
 def test_dispatch_runs_at_most_once(sandbox: SandboxServer, demo_data) -> None:
-    attempt = create()
+    attempt = create_call()
     again = call_attempt_dispatch(attempt_id=attempt.pk)
     assert again.status == Status.PLACED
     assert again.tries == 1
@@ -129,7 +122,7 @@ def test_answer_declaring_a_dtd_is_unknown_in_any_encoding(
 ) -> None:
     # DialogTech placed the call but its answer is refused: never counted as placed.
     sandbox.add_fault(fault)
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.UNKNOWN
     assert attempt.sid == ""
     assert "declares a DTD or entities" in attempt.error
@@ -146,7 +139,7 @@ def test_finished_signal_and_contact_fields(sandbox: SandboxServer, demo_data) -
 
     call_attempt_finished.connect(receiver)
     try:
-        attempt = create(contact=contact)
+        attempt = create_call(contact=contact)
     finally:
         call_attempt_finished.disconnect(receiver)
     assert [a.pk for a in received] == [attempt.pk]
@@ -161,7 +154,7 @@ def test_finished_signal_and_contact_fields(sandbox: SandboxServer, demo_data) -
 
 def test_contact_fields_for_a_failed_call(sandbox: SandboxServer, demo_data) -> None:
     contact = Contact.objects.create(name="Casey's lead", phone="3125550124")
-    create(queue_id="12346", agent_id="98767", contact=contact, contact_ref="crm:1")
+    create_call(queue_id="12346", agent_id="98767", contact=contact, contact_ref="crm:1")
     contact.refresh_from_db()
     assert contact.last_call_status == "failed"
     assert "Closed" in contact.last_call_result
@@ -172,7 +165,7 @@ def test_long_retry_after_is_left_to_the_reconciler_with_the_immediate_backend(
     sandbox: SandboxServer, demo_data
 ) -> None:
     sandbox.add_fault("http_503", seconds=30)
-    attempt = create()
+    attempt = create_call()
     assert attempt.status == Status.PENDING
     assert attempt.next_try_at is not None
     assert 25 < (attempt.next_try_at - timezone.now()).total_seconds() <= 30
@@ -185,7 +178,7 @@ def test_contact_that_cannot_take_the_outcome_never_loses_it(
     # A sid is not a date: the copy fails, the attempt's own outcome stays recorded.
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "CONTACT_FIELDS": {"sid": "last_called_at"}}
     contact = Contact.objects.create(name="Ada", phone="3125550123")
-    attempt = create(contact=contact)
+    attempt = create_call(contact=contact)
     assert attempt.status == Status.PLACED
     assert attempt.sid
     assert "could not copy the outcome" in caplog.text
@@ -199,7 +192,7 @@ def test_failing_signal_receiver_never_undoes_the_outcome(
 
     call_attempt_finished.connect(broken)
     try:
-        attempt = create()
+        attempt = create_call()
     finally:
         call_attempt_finished.disconnect(broken)
     assert attempt.status == Status.PLACED
@@ -220,7 +213,7 @@ def test_trickling_answer_ends_unknown_at_the_total_deadline(
     }
     sandbox.add_fault("trickle", seconds=0.3)  # one byte every 0.3 s: over 30 s in all
     started = time.monotonic()
-    attempt = create()
+    attempt = create_call()
     assert time.monotonic() - started < 10
     assert attempt.status == Status.UNKNOWN and attempt.tries == 1
     assert "did not answer completely within the total timeout of 1.5 s" in attempt.error
@@ -263,7 +256,7 @@ def test_worker_stalled_after_its_claim_never_sends(
     finished: list[CallAttempt] = []
     receiver = lambda attempt, **kwargs: finished.append(attempt)  # noqa: E731
     call_attempt_finished.connect(receiver, weak=False)
-    attempt = create(dispatch=False)
+    attempt = create_call(dispatch=False)
     stall_after_claim(attempt, stalled, reconcile=False)
     try:
         result = call_attempt_dispatch(attempt_id=attempt.pk)
@@ -281,7 +274,7 @@ def test_worker_stalled_after_its_claim_never_sends(
 def test_worker_resuming_after_the_reconciler_gave_up_leaves_it_unknown(
     sandbox: SandboxServer, demo_data, stall_after_claim
 ) -> None:
-    attempt = create(dispatch=False)
+    attempt = create_call(dispatch=False)
     stall_after_claim(attempt, CUTOFF + 1, reconcile=True)
     result = call_attempt_dispatch(attempt_id=attempt.pk)
     assert sandbox.requests() == []
@@ -297,8 +290,8 @@ def test_reconciler_cutoff_follows_the_total_timeout(demo_data, settings) -> Non
         "TOTAL_TIMEOUT": 10.0,
         "RECONCILE_DISPATCHING_MARGIN": 5.0,
     }
-    in_flight = create(dispatch=False)
-    lost = create(dispatch=False)
+    in_flight = create_call(dispatch=False)
+    lost = create_call(dispatch=False)
     now = timezone.now()
     CallAttempt.objects.filter(pk=in_flight.pk).update(
         status=Status.DISPATCHING, dispatched_at=now - timedelta(seconds=12)
