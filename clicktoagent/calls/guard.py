@@ -126,7 +126,7 @@ def new_attempt_decide(call: CallRequest, options: SafeCallingOptions) -> Decisi
     values.update(check.attempt_values())
     if check.allowed:
         return Decision(values)
-    if check.waits and options.outside_hours == OutsideHours.SCHEDULE:
+    if check.schedules(options.outside_hours):
         values["next_try_at"] = check.next_allowed_at
         return Decision(values, run_after=check.next_allowed_at)
     return Decision(values, blocked=True, error=check.summary())

@@ -69,7 +69,7 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
         held = _safe_calling_recheck(attempt)
         if held is not None:
             return held
-    hold = breaker.circuit_hold() or rate_limit.rate_limit_acquire()
+    hold = _dispatch_hold()
     if hold is not None:
         return _postpone(attempt, hold=hold)
     now = timezone.now()
@@ -83,6 +83,12 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     attempt.status, attempt.dispatched_at, attempt.next_try_at = Status.DISPATCHING, now, None
     attempt.tries += 1
     return call_attempt_send_claimed(attempt)
+
+
+def _dispatch_hold() -> Hold | None:
+    """Whether dispatch must wait now: the circuit breaker, then the request cap (which
+    takes a request from this minute's budget when it lets one go)."""
+    return breaker.circuit_hold() or rate_limit.rate_limit_acquire()
 
 
 def inline_claim_renew(attempt: CallAttempt) -> None:
@@ -105,7 +111,7 @@ def inline_claim() -> dict[str, object] | None:
     soon as it is committed (the immediate task backend): nobody else can see it before,
     so the claim costs nothing. None when dispatch must wait (the circuit breaker, the
     request cap): store it ``pending`` then, and send it the usual way."""
-    if breaker.circuit_hold() or rate_limit.rate_limit_acquire():
+    if _dispatch_hold() is not None:
         return None
     return {"status": Status.DISPATCHING, "dispatched_at": timezone.now(), "tries": 1}
 
@@ -183,7 +189,7 @@ def _safe_calling_recheck(attempt: CallAttempt) -> SendStep | None:
             for name, value in values.items():
                 setattr(attempt, name, value)
         return None
-    if check.waits and attempt.outside_hours == CallAttempt.OutsideHours.SCHEDULE:
+    if check.schedules(attempt.outside_hours):
         assert check.next_allowed_at is not None
         attempt.violations = check.violation_dicts()
         pending.update(violations=attempt.violations)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..models import CallAttempt
+
 # The rules, by code (SAFE_CALLING_RULES, the violations' "rule").
 CALLING_HOURS = "calling_hours"
 DO_NOT_CALL = "do_not_call"
@@ -70,6 +72,11 @@ class CallCheck:
             and all(v.rule in TIME_RULES for v in self.violations)
             and self.next_allowed_at is not None
         )
+
+    def schedules(self, outside_hours: str) -> bool:
+        """Whether a call this check stops waits for ``next_allowed_at`` (broken only by
+        time rules, and its ``outside_hours`` is "schedule") rather than ending blocked."""
+        return self.waits and outside_hours == CallAttempt.OutsideHours.SCHEDULE
 
     def violation_dicts(self) -> list[dict[str, Any]]:
         return [v.as_dict() for v in self.violations]
