@@ -32,12 +32,13 @@ from ..models import PLACE_CALL_PERMISSION, CallAttempt
 from . import charts
 from .forms import DashboardPeriodForm
 from .links import admin_link
+from .pages import ClickToAgentPages
 
 Status = CallAttempt.Status
 
 
 @admin.register(CallAttempt)
-class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
+class CallAttemptAdmin(ClickToAgentPages, CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
     list_display = [
         "created_at",
         "contact_display",
@@ -218,19 +219,13 @@ class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
         ]
         return urls + super().get_urls()
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: CallAttempt | None = None,
-    ) -> HttpResponse:
-        if obj is not None and selectors.call_attempt_can_act(user=request.user, attempt=obj):
-            context["can_retry"] = call_attempt_can_retry(obj)
-            context["can_cancel"] = obj.status == Status.PENDING
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def change_form_context(self, request: HttpRequest, obj: CallAttempt | None) -> dict[str, Any]:
+        if obj is None or not selectors.call_attempt_can_act(user=request.user, attempt=obj):
+            return {}
+        return {
+            "can_retry": call_attempt_can_retry(obj),
+            "can_cancel": obj.status == Status.PENDING,
+        }
 
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         try:
@@ -404,7 +399,7 @@ class CallAttemptAdmin(CrmWritebackAdminMixin, admin.ModelAdmin[CallAttempt]):
         )
 
     def _attempt_or_404(self, request: HttpRequest, object_id: str) -> CallAttempt:
-        attempt = self.get_object(request, unquote(object_id))
+        attempt: CallAttempt | None = self.get_object(request, unquote(object_id))
         if attempt is None or not self.has_view_permission(request, attempt):
             raise Http404(f"No call attempt {object_id!r}.")
         return attempt

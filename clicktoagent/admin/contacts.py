@@ -10,7 +10,7 @@ the change page, for users with the ``clicktoagent.place_call`` permission.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
@@ -28,17 +28,13 @@ from ..calls.contacts import contact_phone_check, contacts_call
 from ..calls.display import OutcomeSummary, attempt_reason
 from ..models import OVERRIDE_GUARDRAILS_PERMISSION, PLACE_CALL_PERMISSION, CallAttempt
 from .forms import CallOptionsForm, call_form_token
-
-if TYPE_CHECKING:
-    _Base = admin.ModelAdmin[Any]
-else:
-    _Base = object
+from .pages import ClickToAgentPages
 
 ACTION_NAME = "call_with_dialogtech"
 HISTORY_LIMIT = 20
 
 
-class ClickToAgentAdminMixin(_Base):
+class ClickToAgentAdminMixin(ClickToAgentPages):
     """Adds DialogTech click-to-call to a ``ModelAdmin`` of any contact model."""
 
     #: Name of the model field holding the contact's phone number (required).
@@ -105,25 +101,19 @@ class ClickToAgentAdminMixin(_Base):
         )
         return f"{url}?ids={','.join(ids)}"
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Model | None = None,
-    ) -> HttpResponse:
-        if obj is not None and obj.pk is not None and self.has_place_call_permission(request):
-            context["clicktoagent_call_url"] = self.clicktoagent_call_url([str(obj.pk)])
-            # Only the attempts this user may see: their own with place_call alone.
-            history = selectors.call_attempt_visible_to(
-                user=request.user,
-                attempts=selectors.call_attempt_list_for_contact(contact=obj),
-            )
-            context["clicktoagent_history"] = list(history[:HISTORY_LIMIT])
-            context["clicktoagent_history_limit"] = HISTORY_LIMIT
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def change_form_context(self, request: HttpRequest, obj: Model | None) -> dict[str, Any]:
+        if obj is None or obj.pk is None or not self.has_place_call_permission(request):
+            return {}
+        # Only the attempts this user may see: their own with place_call alone.
+        history = selectors.call_attempt_visible_to(
+            user=request.user,
+            attempts=selectors.call_attempt_list_for_contact(contact=obj),
+        )
+        return {
+            "clicktoagent_call_url": self.clicktoagent_call_url([str(obj.pk)]),
+            "clicktoagent_history": list(history[:HISTORY_LIMIT]),
+            "clicktoagent_history_limit": HISTORY_LIMIT,
+        }
 
     # -- the call page ------------------------------------------------------------
 

@@ -134,6 +134,16 @@ class CrmClient:
         self.timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
 
+    @classmethod
+    def configured(cls) -> bool:
+        """Whether the settings hold this CRM's credentials (write-back is on)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_settings(cls, *, timeout: float) -> CrmClient:
+        """A client for the CRM the settings describe."""
+        raise NotImplementedError
+
     def create(self, activity: CallActivity) -> str:
         """Create the activity; return its id in the CRM."""
         raise NotImplementedError

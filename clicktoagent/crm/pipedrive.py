@@ -16,6 +16,7 @@ from typing import Any
 from django.utils.html import escape
 from django.views.decorators.debug import sensitive_variables
 
+from ..conf import app_settings
 from ..dialogtech.redact import Secret
 from .client import (
     CallActivity,
@@ -35,6 +36,18 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as Pipedrive reads it
 class PipedriveClient(RequestsCrmClient):
     name = "Pipedrive"
     can_look_up = False
+
+    @classmethod
+    def configured(cls) -> bool:
+        return bool(app_settings.PIPEDRIVE_API_TOKEN)
+
+    @classmethod
+    def from_settings(cls, *, timeout: float) -> PipedriveClient:
+        return cls(
+            base_url=str(app_settings.PIPEDRIVE_API_BASE_URL),
+            api_token=str(app_settings.PIPEDRIVE_API_TOKEN),
+            timeout=timeout,
+        )
 
     @sensitive_variables("api_token")
     def __init__(self, *, base_url: str, api_token: str, timeout: float) -> None:

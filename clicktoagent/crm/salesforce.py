@@ -22,6 +22,7 @@ from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
+from ..conf import app_settings
 from ..dialogtech.redact import Secret
 from .client import (
     Answer,
@@ -49,6 +50,24 @@ def forget_tokens() -> None:
 class SalesforceClient(RequestsCrmClient):
     name = "Salesforce"
     can_look_up = True
+
+    @classmethod
+    def configured(cls) -> bool:
+        return bool(
+            app_settings.SALESFORCE_INSTANCE_URL
+            and app_settings.SALESFORCE_CLIENT_ID
+            and app_settings.SALESFORCE_CLIENT_SECRET
+        )
+
+    @classmethod
+    def from_settings(cls, *, timeout: float) -> SalesforceClient:
+        return cls(
+            instance_url=str(app_settings.SALESFORCE_INSTANCE_URL),
+            client_id=str(app_settings.SALESFORCE_CLIENT_ID),
+            client_secret=str(app_settings.SALESFORCE_CLIENT_SECRET),
+            api_version=str(app_settings.SALESFORCE_API_VERSION),
+            timeout=timeout,
+        )
 
     @sensitive_variables("client_secret")
     def __init__(

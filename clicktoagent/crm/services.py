@@ -36,6 +36,9 @@ from .client import (
     CrmNotWrittenError,
     CrmRefusedError,
 )
+from .hubspot import HubSpotClient
+from .pipedrive import PipedriveClient
+from .salesforce import SalesforceClient
 from .refs import ContactRefError, crm_provider_of, parse_contact_ref
 
 logger = logging.getLogger("clicktoagent.crm")
@@ -54,51 +57,23 @@ FINISHED = (
 MAX_REQUESTS_PER_TRY = 6
 
 
+# Each CRM's client knows its own settings; adding a CRM adds a line here.
+CLIENTS: dict[str, type[CrmClient]] = {
+    CrmProvider.HUBSPOT: HubSpotClient,
+    CrmProvider.SALESFORCE: SalesforceClient,
+    CrmProvider.PIPEDRIVE: PipedriveClient,
+}
+
+
 def crm_writeback_enabled(provider: str) -> bool:
     """A provider's write-back is on when its credentials are set."""
-    if provider == CrmProvider.HUBSPOT:
-        return bool(app_settings.HUBSPOT_ACCESS_TOKEN)
-    if provider == CrmProvider.SALESFORCE:
-        return bool(
-            app_settings.SALESFORCE_INSTANCE_URL
-            and app_settings.SALESFORCE_CLIENT_ID
-            and app_settings.SALESFORCE_CLIENT_SECRET
-        )
-    if provider == CrmProvider.PIPEDRIVE:
-        return bool(app_settings.PIPEDRIVE_API_TOKEN)
-    return False
+    client_class = CLIENTS.get(provider)
+    return client_class is not None and client_class.configured()
 
 
 def crm_client_for(provider: str) -> CrmClient:
     """The write-back client of ``provider``, from the settings."""
-    timeout = float(app_settings.CRM_WRITEBACK_TIMEOUT)
-    if provider == CrmProvider.HUBSPOT:
-        from .hubspot import HubSpotClient
-
-        return HubSpotClient(
-            base_url=str(app_settings.HUBSPOT_API_BASE_URL),
-            access_token=str(app_settings.HUBSPOT_ACCESS_TOKEN),
-            timeout=timeout,
-        )
-    if provider == CrmProvider.SALESFORCE:
-        from .salesforce import SalesforceClient
-
-        return SalesforceClient(
-            instance_url=str(app_settings.SALESFORCE_INSTANCE_URL),
-            client_id=str(app_settings.SALESFORCE_CLIENT_ID),
-            client_secret=str(app_settings.SALESFORCE_CLIENT_SECRET),
-            api_version=str(app_settings.SALESFORCE_API_VERSION),
-            timeout=timeout,
-        )
-    if provider == CrmProvider.PIPEDRIVE:
-        from .pipedrive import PipedriveClient
-
-        return PipedriveClient(
-            base_url=str(app_settings.PIPEDRIVE_API_BASE_URL),
-            api_token=str(app_settings.PIPEDRIVE_API_TOKEN),
-            timeout=timeout,
-        )
-    raise CrmRefusedError(f"No write-back for provider {provider!r}.")
+    return CLIENTS[provider].from_settings(timeout=float(app_settings.CRM_WRITEBACK_TIMEOUT))
 
 
 # -- schedule ------------------------------------------------------------------------

@@ -48,6 +48,9 @@ def test_list_shows_badges_and_filters_and_search(
     assert 'clicktoagent-badge clicktoagent-badge-failed">Failed<' in html
     assert placed.sid in html
     assert 'href="/admin/clicktoagent/callattempt/dashboard/"' in html
+    assert html.count("/static/clicktoagent/admin.css") == 1  # the badges' styles
+    change = caller_client.get(f"{LIST}{placed.pk}/change/").content.decode()
+    assert change.count("/static/clicktoagent/admin.css") == 1
     filtered = caller_client.get(LIST, {"status__exact": "failed"}).content.decode()
     assert "3125550124" in filtered and placed.sid not in filtered
     found = caller_client.get(LIST, {"q": placed.sid}).content.decode()

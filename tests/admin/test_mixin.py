@@ -288,3 +288,23 @@ def test_call_action_is_offered_on_the_change_list_only(
     change_page = caller_client.get(f"{CHANGELIST}{contacts['ada'].pk}/change/")
     assert change_page.status_code == 200
     assert ACTION_NAME not in change_page.content.decode()
+
+
+def test_pages_load_the_app_stylesheet_beside_a_host_admins_own_media(
+    caller_client: Client, contacts: dict[str, Contact]
+) -> None:
+    from django import forms
+
+    stylesheet = "/static/clicktoagent/admin.css"
+    change = caller_client.get(f"{CHANGELIST}{contacts['ada'].pk}/change/").content.decode()
+    assert change.count(stylesheet) == 1
+
+    class HostMediaAdmin(ClickToAgentAdminMixin, admin.ModelAdmin[Contact]):
+        clicktoagent_phone_field = "phone"
+
+        class Media:
+            css = {"all": ["host.css"]}
+
+    media = str(HostMediaAdmin(Contact, admin.site).media)
+    assert "clicktoagent/admin.css" in media
+    assert "host.css" in media
