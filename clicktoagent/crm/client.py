@@ -27,13 +27,14 @@ import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
 
 from .. import __version__
+from ..conf import app_settings
 from ..dialogtech.deadline import Deadline, DeadlineAdapter, DeadlinePassedBeforeSending
 from ..dialogtech.redact import redact
 from ..exceptions import ClickToAgentError, RetryableError
@@ -129,6 +130,10 @@ class CrmClient:
     name: ClassVar[str]  # the CRM as people write it, for messages
     # Whether :meth:`find` can tell if an activity with a lookup key exists.
     can_look_up: ClassVar[bool] = False
+    #: Constructor argument -> the ``CLICKTOAGENT`` key it is read from.
+    settings_keys: ClassVar[Mapping[str, str]] = {}
+    #: The arguments that must be set for write-back to be on.
+    credentials: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, timeout: float, secrets: Iterable[str] = ()) -> None:
         self.timeout = timeout
@@ -137,12 +142,13 @@ class CrmClient:
     @classmethod
     def configured(cls) -> bool:
         """Whether the settings hold this CRM's credentials (write-back is on)."""
-        raise NotImplementedError
+        return all(getattr(app_settings, cls.settings_keys[arg]) for arg in cls.credentials)
 
     @classmethod
-    def from_settings(cls, *, timeout: float) -> CrmClient:
+    def from_settings(cls, *, timeout: float) -> Self:
         """A client for the CRM the settings describe."""
-        raise NotImplementedError
+        values = {arg: str(getattr(app_settings, key)) for arg, key in cls.settings_keys.items()}
+        return cls(timeout=timeout, **values)
 
     def create(self, activity: CallActivity) -> str:
         """Create the activity; return its id in the CRM."""

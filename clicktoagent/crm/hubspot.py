@@ -18,7 +18,6 @@ from typing import Any
 import urllib3
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
 from ..dialogtech.redact import Secret
 from .client import (
     CallActivity,
@@ -48,17 +47,11 @@ class HubSpotClient(CrmClient):
     name = "HubSpot"
     can_look_up = True
 
-    @classmethod
-    def configured(cls) -> bool:
-        return bool(app_settings.HUBSPOT_ACCESS_TOKEN)
-
-    @classmethod
-    def from_settings(cls, *, timeout: float) -> HubSpotClient:
-        return cls(
-            base_url=str(app_settings.HUBSPOT_API_BASE_URL),
-            access_token=str(app_settings.HUBSPOT_ACCESS_TOKEN),
-            timeout=timeout,
-        )
+    settings_keys = {
+        "base_url": "HUBSPOT_API_BASE_URL",
+        "access_token": "HUBSPOT_ACCESS_TOKEN",
+    }
+    credentials = ("access_token",)
 
     @sensitive_variables("access_token")
     def __init__(self, *, base_url: str, access_token: str, timeout: float) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from django.utils.html import escape
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
 from ..dialogtech.redact import Secret
 from .client import (
     CallActivity,
@@ -37,17 +36,8 @@ class PipedriveClient(RequestsCrmClient):
     name = "Pipedrive"
     can_look_up = False
 
-    @classmethod
-    def configured(cls) -> bool:
-        return bool(app_settings.PIPEDRIVE_API_TOKEN)
-
-    @classmethod
-    def from_settings(cls, *, timeout: float) -> PipedriveClient:
-        return cls(
-            base_url=str(app_settings.PIPEDRIVE_API_BASE_URL),
-            api_token=str(app_settings.PIPEDRIVE_API_TOKEN),
-            timeout=timeout,
-        )
+    settings_keys = {"base_url": "PIPEDRIVE_API_BASE_URL", "api_token": "PIPEDRIVE_API_TOKEN"}
+    credentials = ("api_token",)
 
     @sensitive_variables("api_token")
     def __init__(self, *, base_url: str, api_token: str, timeout: float) -> None:

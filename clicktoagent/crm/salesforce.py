@@ -22,7 +22,6 @@ from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import app_settings
 from ..dialogtech.redact import Secret
 from .client import (
     Answer,
@@ -51,23 +50,13 @@ class SalesforceClient(RequestsCrmClient):
     name = "Salesforce"
     can_look_up = True
 
-    @classmethod
-    def configured(cls) -> bool:
-        return bool(
-            app_settings.SALESFORCE_INSTANCE_URL
-            and app_settings.SALESFORCE_CLIENT_ID
-            and app_settings.SALESFORCE_CLIENT_SECRET
-        )
-
-    @classmethod
-    def from_settings(cls, *, timeout: float) -> SalesforceClient:
-        return cls(
-            instance_url=str(app_settings.SALESFORCE_INSTANCE_URL),
-            client_id=str(app_settings.SALESFORCE_CLIENT_ID),
-            client_secret=str(app_settings.SALESFORCE_CLIENT_SECRET),
-            api_version=str(app_settings.SALESFORCE_API_VERSION),
-            timeout=timeout,
-        )
+    settings_keys = {
+        "instance_url": "SALESFORCE_INSTANCE_URL",
+        "client_id": "SALESFORCE_CLIENT_ID",
+        "client_secret": "SALESFORCE_CLIENT_SECRET",
+        "api_version": "SALESFORCE_API_VERSION",
+    }
+    credentials = ("instance_url", "client_id", "client_secret")
 
     @sensitive_variables("client_secret")
     def __init__(

@@ -38,8 +38,8 @@ from .client import (
 )
 from .hubspot import HubSpotClient
 from .pipedrive import PipedriveClient
-from .salesforce import SalesforceClient
 from .refs import ContactRefError, crm_provider_of, parse_contact_ref
+from .salesforce import SalesforceClient
 
 logger = logging.getLogger("clicktoagent.crm")
 

@@ -293,7 +293,6 @@ def test_call_action_is_offered_on_the_change_list_only(
 def test_pages_load_the_app_stylesheet_beside_a_host_admins_own_media(
     caller_client: Client, contacts: dict[str, Contact]
 ) -> None:
-    from django import forms
 
     stylesheet = "/static/clicktoagent/admin.css"
     change = caller_client.get(f"{CHANGELIST}{contacts['ada'].pk}/change/").content.decode()
