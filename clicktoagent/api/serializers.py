@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model
 from rest_framework import serializers
 
 from ..models import Agent, CallAttempt, DoNotCallEntry, Queue
@@ -13,12 +14,46 @@ from ..phone import normalize_phone
 from ..policy.result import RULES
 
 ID_MAX_LENGTH = 64
+
+_M = TypeVar("_M", bound=Model)
+
+
+class OutputSerializer(serializers.ModelSerializer[_M]):
+    """A model as the API shows it: an answer, never an input, so every field of
+    ``Meta.fields`` is read-only (what ``read_only_fields`` listing them all would do)."""
+
+    def get_extra_kwargs(self) -> dict[str, Any]:
+        extra: dict[str, Any] = super().get_extra_kwargs()
+        for name in self.Meta.fields:
+            extra.setdefault(name, {})["read_only"] = True
+        return extra
+
+
 PHONE_MAX_LENGTH = 64
 
 
 def _choice_message(name: str, choices: Any) -> str:
     allowed = ", ".join(f"{value} ({label})" for value, label in choices)
     return f'{name} must be one of {allowed}; got "{{input}}".'
+
+
+def _optional_text(max_length: int, **kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, required=False, allow_blank=True, **kwargs)
+
+
+def _phone_to_call_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=PHONE_MAX_LENGTH, help_text="The contact's number, as people type it."
+    )
+
+
+def _override_reason_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=500,
+        required=False,
+        help_text="Skip calling hours, queue hours and the daily cap for the new attempt, "
+        "saying why. Needs the clicktoagent.override_guardrails permission (else 403).",
+    )
 
 
 class CallAttemptCreateSerializer(serializers.Serializer[Any]):
@@ -28,19 +63,13 @@ class CallAttemptCreateSerializer(serializers.Serializer[Any]):
         max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID."
     )
     agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
-    phone_to_call = serializers.CharField(
-        max_length=PHONE_MAX_LENGTH, help_text="The contact's number, as people type it."
-    )
-    first_callerid = serializers.CharField(
-        max_length=PHONE_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
+    phone_to_call = _phone_to_call_field()
+    first_callerid = _optional_text(
+        PHONE_MAX_LENGTH,
         help_text="Caller ID shown to the agent (a registered or tracking number).",
     )
-    second_callerid = serializers.CharField(
-        max_length=PHONE_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
+    second_callerid = _optional_text(
+        PHONE_MAX_LENGTH,
         help_text="Caller ID shown to the contact.",
     )
     record = serializers.ChoiceField(
@@ -55,16 +84,12 @@ class CallAttemptCreateSerializer(serializers.Serializer[Any]):
         error_messages={"invalid_choice": _choice_message("warning", CallAttempt.Warning.choices)},
         help_text="Recording warning. Default: CLICKTOAGENT['DEFAULT_WARNING'].",
     )
-    contact_ref = serializers.CharField(
-        max_length=255,
-        required=False,
-        allow_blank=True,
+    contact_ref = _optional_text(
+        255,
         help_text="Your reference for the contact, e.g. hubspot:contact:501.",
     )
-    contact_region = serializers.CharField(
-        max_length=64,
-        required=False,
-        allow_blank=True,
+    contact_region = _optional_text(
+        64,
         help_text="The contact's state or province (FL, ON): its calling hours, daily cap "
         "and recording consent apply too, when stricter than the number's own.",
     )
@@ -78,12 +103,7 @@ class CallAttemptCreateSerializer(serializers.Serializer[Any]):
         "`schedule` keeps it pending until the next allowed moment, `block` ends it "
         "`blocked`. Default: CLICKTOAGENT['OUTSIDE_HOURS'].",
     )
-    override_reason = serializers.CharField(
-        max_length=500,
-        required=False,
-        help_text="Skip calling hours, queue hours and the daily cap, saying why. Needs "
-        "the clicktoagent.override_guardrails permission (else 403).",
-    )
+    override_reason = _override_reason_field()
 
 
 class ViolationSerializer(serializers.Serializer[Any]):
@@ -96,7 +116,7 @@ class ViolationSerializer(serializers.Serializer[Any]):
     )
 
 
-class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
+class CallAttemptSerializer(OutputSerializer[CallAttempt]):
     """An attempt as the API shows it."""
 
     queue_id = serializers.CharField(source="queue.queue_id", read_only=True)
@@ -154,7 +174,6 @@ class CallAttemptSerializer(serializers.ModelSerializer[CallAttempt]):
             "dispatched_at",
             "finished_at",
         ]
-        read_only_fields = fields
 
 
 class CallAttemptRetrySerializer(serializers.Serializer[Any]):
@@ -166,12 +185,7 @@ class CallAttemptRetrySerializer(serializers.Serializer[Any]):
         help_text="Needed (true) to retry an `unknown` attempt: its request may have "
         "reached DialogTech, so the contact may already have been called.",
     )
-    override_reason = serializers.CharField(
-        max_length=500,
-        required=False,
-        help_text="Skip calling hours, queue hours and the daily cap for the new attempt, "
-        "saying why (needs clicktoagent.override_guardrails).",
-    )
+    override_reason = _override_reason_field()
 
 
 class CallAttemptFilterSerializer(serializers.Serializer[Any]):
@@ -203,7 +217,7 @@ class CallAttemptFilterSerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(err.messages) from None
 
 
-class AgentSerializer(serializers.ModelSerializer[Agent]):
+class AgentSerializer(OutputSerializer[Agent]):
     """An agent as the API shows it, with its queue memberships."""
 
     queue_ids: serializers.SlugRelatedField[Queue] = serializers.SlugRelatedField(
@@ -217,17 +231,14 @@ class AgentSerializer(serializers.ModelSerializer[Agent]):
     class Meta:
         model = Agent
         fields = ["agent_id", "name", "phone", "is_active", "queue_ids", "created_at", "updated_at"]
-        read_only_fields = fields
 
 
 class AgentInputSerializer(serializers.Serializer[Any]):
     """What a client sends to create or change an agent."""
 
     agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, help_text="DialogTech agent ID.")
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    phone = serializers.CharField(
-        max_length=32, required=False, allow_blank=True, help_text="The agent's own number."
-    )
+    name = _optional_text(200)
+    phone = _optional_text(32, help_text="The agent's own number.")
     is_active = serializers.BooleanField(required=False)
     queue_ids = serializers.ListField(
         child=serializers.CharField(max_length=ID_MAX_LENGTH),
@@ -237,7 +248,7 @@ class AgentInputSerializer(serializers.Serializer[Any]):
     )
 
 
-class QueueSerializer(serializers.ModelSerializer[Queue]):
+class QueueSerializer(OutputSerializer[Queue]):
     """A queue as the API shows it."""
 
     class Meta:
@@ -252,7 +263,6 @@ class QueueSerializer(serializers.ModelSerializer[Queue]):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = fields
 
 
 class QueueInputSerializer(serializers.Serializer[Any]):
@@ -261,12 +271,10 @@ class QueueInputSerializer(serializers.Serializer[Any]):
     queue_id = serializers.CharField(
         max_length=ID_MAX_LENGTH, help_text="DialogTech queue (building block) ID."
     )
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = _optional_text(200)
     is_active = serializers.BooleanField(required=False)
-    timezone = serializers.CharField(
-        max_length=64,
-        required=False,
-        allow_blank=True,
+    timezone = _optional_text(
+        64,
         help_text="IANA time zone of the opening hours (empty: the site's TIME_ZONE).",
     )
     opening_hours = serializers.ListField(
@@ -283,7 +291,7 @@ class QueueInputSerializer(serializers.Serializer[Any]):
     )
 
 
-class DoNotCallEntrySerializer(serializers.ModelSerializer[DoNotCallEntry]):
+class DoNotCallEntrySerializer(OutputSerializer[DoNotCallEntry]):
     """A do-not-call entry as the API shows it."""
 
     added_by = serializers.SerializerMethodField(
@@ -294,7 +302,6 @@ class DoNotCallEntrySerializer(serializers.ModelSerializer[DoNotCallEntry]):
     class Meta:
         model = DoNotCallEntry
         fields = ["id", "phone_number", "reason", "source", "added_by", "added_at"]
-        read_only_fields = fields
 
     def get_added_by(self, entry: DoNotCallEntry) -> str | None:
         user = entry.added_by
@@ -309,9 +316,7 @@ class DoNotCallEntryInputSerializer(serializers.Serializer[Any]):
         help_text="The number, as people type it, e.g. (312) 555-0123; any valid number of "
         "CLICKTOAGENT['PHONE_REGIONS'], whatever its type.",
     )
-    reason = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, default="", help_text="Why."
-    )
+    reason = _optional_text(500, default="", help_text="Why.")
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -345,19 +350,15 @@ def parse_idempotency_key(value: str | None) -> str | None:
 class CallCheckInputSerializer(serializers.Serializer[Any]):
     """A call to check against the safe-calling rules, without placing it."""
 
-    phone_to_call = serializers.CharField(
-        max_length=PHONE_MAX_LENGTH, help_text="The contact's number, as people type it."
-    )
-    queue_id = serializers.CharField(
-        max_length=ID_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
+    phone_to_call = _phone_to_call_field()
+    queue_id = _optional_text(
+        ID_MAX_LENGTH,
         help_text="The queue whose opening hours apply (none: no queue hours).",
     )
-    agent_id = serializers.CharField(max_length=ID_MAX_LENGTH, required=False, allow_blank=True)
+    agent_id = _optional_text(ID_MAX_LENGTH)
     record = serializers.ChoiceField(choices=CallAttempt.Record.choices, required=False)
     warning = serializers.ChoiceField(choices=CallAttempt.Warning.choices, required=False)
-    contact_region = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    contact_region = _optional_text(64)
     at = serializers.DateTimeField(
         required=False,
         help_text="The moment to check, ISO 8601 with its offset (default: now).",
