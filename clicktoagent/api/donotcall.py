@@ -22,6 +22,7 @@ class DoNotCallPagination(Pagination):
 
 
 WRITE_ERRORS = {**schema.ERRORS_READ, **schema.ERRORS_WRITE, 429: schema.DNC_THROTTLED}
+INPUT_ERRORS = {400: schema.BAD_REQUEST, **WRITE_ERRORS}
 
 
 @extend_schema_view(
@@ -40,12 +41,7 @@ WRITE_ERRORS = {**schema.ERRORS_READ, **schema.ERRORS_WRITE, 429: schema.DNC_THR
         "E.164. Any valid number of `PHONE_REGIONS` is accepted, whatever its type. "
         "Needs `clicktoagent.add_donotcallentry`.",
         request=DoNotCallEntryInputSerializer,
-        responses={
-            201: DoNotCallEntrySerializer,
-            400: schema.BAD_REQUEST,
-            409: schema.CONFLICT_LISTED,
-            **WRITE_ERRORS,
-        },
+        responses={201: DoNotCallEntrySerializer, 409: schema.CONFLICT_LISTED, **INPUT_ERRORS},
         examples=[
             OpenApiExample(
                 "List a number",
