@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from .models import Agent, Queue
 from .phone import normalize_phone
+from .validation import FieldErrors
 
 AGENT_FIELDS = frozenset({"agent_id", "name", "phone", "is_active", "queue_ids"})
 QUEUE_FIELDS = frozenset(
@@ -33,12 +34,10 @@ def _queues_by_id(queue_ids: Iterable[str]) -> list[Queue]:
 
 
 def _agent_save(agent: Agent, *, queue_ids: Iterable[str] | None) -> Agent:
-    errors: dict[str, list[str]] = {}
+    errors = FieldErrors()
     if agent.phone:
-        try:
+        with errors.check("phone"):
             agent.phone = normalize_phone(agent.phone)
-        except ValidationError as err:
-            errors["phone"] = err.messages
     queues: list[Queue] | None = None
     if queue_ids is not None:
         try:
@@ -49,8 +48,7 @@ def _agent_save(agent: Agent, *, queue_ids: Iterable[str] | None) -> Agent:
         agent.full_clean(exclude=["phone"] if "phone" in errors else None)
     except ValidationError as err:
         errors.update(err.message_dict)
-    if errors:
-        raise ValidationError(errors)
+    errors.raise_if_any()
     try:
         with transaction.atomic():
             agent.save()

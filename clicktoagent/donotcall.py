@@ -34,6 +34,7 @@ from .conf import app_settings
 from .exceptions import AlreadyListedError, DoNotCallImportError
 from .models import DoNotCallEntry
 from .phone import normalize_phone_e164
+from .validation import FieldErrors
 
 logger = logging.getLogger("clicktoagent")
 
@@ -93,17 +94,14 @@ def dnc_add(
     """List one number. A bad number or reason raise ``ValidationError`` per field
     (``phone_number``, ``reason``); a number already listed raises
     :class:`AlreadyListedError` and changes nothing."""
-    errors: dict[str, list[str]] = {}
+    errors = FieldErrors()
     number = ""
-    try:
+    with errors.check("phone_number"):
         number = dnc_normalize(phone_number)
-    except ValidationError as err:
-        errors["phone_number"] = err.messages
     reason = (reason or "").strip()
     if reason_errors := _reason_errors(reason):
         errors["reason"] = reason_errors
-    if errors:
-        raise ValidationError(errors)
+    errors.raise_if_any()
     existing = DoNotCallEntry.objects.filter(phone_number=number).first()
     if existing is not None:
         raise _already_listed(existing)

@@ -14,6 +14,7 @@ from ..models import Agent, Queue
 from ..phone import normalize_phone
 from ..policy.checks import call_check, region_normalize
 from ..policy.result import CallCheck
+from ..validation import FieldErrors
 from .guard import contact_region_of
 
 
@@ -30,12 +31,10 @@ def call_check_preview(
     """Check a call against the rules at ``at`` (default now), counting past attempts as
     they are in the database. Bad input raises ``ValidationError`` per field. Without a
     ``queue_id`` there are no queue hours to check."""
-    errors: dict[str, list[str]] = {}
+    errors = FieldErrors()
     number = ""
-    try:
+    with errors.check("phone_to_call"):
         number = normalize_phone(phone_to_call)
-    except ValidationError as err:
-        errors["phone_to_call"] = err.messages
     queue = Queue.objects.filter(queue_id=queue_id).first() if queue_id else None
     if queue_id and queue is None:
         errors["queue_id"] = [f"Unknown queue_id {queue_id!r}."]
@@ -47,12 +46,9 @@ def call_check_preview(
             errors["agent_id"] = [f"Agent {agent_id!r} is not a member of queue {queue_id!r}."]
     region = ""
     if contact_region and number:
-        try:
+        with errors.check("contact_region"):
             region = region_normalize(contact_region, phone_to_call=number)
-        except ValueError as err:
-            errors["contact_region"] = [str(err)]
-    if errors:
-        raise ValidationError(errors)
+    errors.raise_if_any()
     return call_check(
         phone_to_call=number,
         queue=queue,

@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..conf import app_settings
 from ..exceptions import OverrideNotPermittedError
 from ..models import OVERRIDE_GUARDRAILS_PERMISSION, CallAttempt
 from ..policy.checks import call_check_for, region_normalize
+from ..validation import FieldErrors
 from .request import CallRequest
 
 OutsideHours = CallAttempt.OutsideHours
@@ -45,7 +45,7 @@ class SafeCallingOptions:
     ) -> SafeCallingOptions:
         """Check the options of one request; ``ValidationError`` per field, and
         ``OverrideNotPermittedError`` for an override from a user without the permission."""
-        errors: dict[str, list[str]] = {}
+        errors = FieldErrors()
         mode = outside_hours or app_settings.OUTSIDE_HOURS
         if mode not in OutsideHours.values:
             errors["outside_hours"] = [
@@ -53,15 +53,12 @@ class SafeCallingOptions:
             ]
         region = str(contact_region or contact_region_of(contact) or "").strip()
         if region and app_settings.SAFE_CALLING_RULES:
-            try:
+            with errors.check("contact_region"):
                 region = region_normalize(region, phone_to_call=phone_to_call)
-            except ValueError as err:
-                errors["contact_region"] = [str(err)]
         reason = str(override_reason or "").strip()
         if override_reason and not reason:
             errors["override_reason"] = ["An override needs a reason."]
-        if errors:
-            raise ValidationError(errors)
+        errors.raise_if_any()
         if reason and not _may_override(requested_by):
             raise OverrideNotPermittedError(
                 "Only users with the permission to override the safe-calling rules "

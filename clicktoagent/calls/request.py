@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from ..conf import app_settings
 from ..models import Agent, CallAttempt, Queue
 from ..phone import normalize_phone
+from ..validation import FieldErrors
 
 
 class CallFields(TypedDict, total=False):
@@ -47,17 +48,15 @@ class CallRequest:
     @classmethod
     def validate(cls, **given: Unpack[CallFields]) -> CallRequest:
         """Check and normalise :class:`CallFields`; raise ``ValidationError`` per field."""
-        errors: dict[str, list[str]] = {}
+        errors = FieldErrors()
         numbers: dict[str, str] = {}
         for field, required in NUMBER_FIELDS:
             value = str(given.get(field) or "")
             if not required and not value.strip():
                 numbers[field] = ""
                 continue
-            try:
+            with errors.check(field):
                 numbers[field] = normalize_phone(value)
-            except ValidationError as err:
-                errors[field] = err.messages
         record = given.get("record")
         warning = given.get("warning")
         record_value = app_settings.DEFAULT_RECORD if record is None else record
@@ -69,8 +68,7 @@ class CallRequest:
         queue, agent = _queue_and_agent(
             given.get("queue_id", ""), given.get("agent_id", ""), errors
         )
-        if errors:
-            raise ValidationError(errors)
+        errors.raise_if_any()
         assert queue is not None and agent is not None
         return cls(
             queue=queue,
