@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack, cast
 
 from django.core.exceptions import ValidationError
 
@@ -27,6 +27,11 @@ class CallFields(TypedDict, total=False):
     second_callerid: str
     record: int | None  # None: DEFAULT_RECORD
     warning: int | None  # None: DEFAULT_WARNING
+
+
+def call_fields_of(source: object) -> CallFields:
+    """The seven fields, read from the attributes of ``source`` that bear their names."""
+    return cast(CallFields, {name: getattr(source, name) for name in CallFields.__annotations__})
 
 
 # The numbers of a call: the one to call is required, the caller ids are not.

@@ -164,34 +164,18 @@ class CrmWritebackAdminMixin:
         return actions
 
 
+# What a write-back is, shown in the list and again on its page.
+_COLUMNS = ("attempt_link", "provider", "record", "status_badge", "crm_record_id", "tries")
+
+
 @admin.register(CrmWriteback)
 class CrmWritebackAdmin(admin.ModelAdmin[CrmWriteback]):
-    list_display = [
-        "created_at",
-        "attempt_link",
-        "provider",
-        "record",
-        "status_badge",
-        "crm_record_id",
-        "tries",
-        "short_error",
-    ]
+    list_display = ["created_at", *_COLUMNS, "short_error"]
     list_filter = ["status", "provider", "created_at"]
     search_fields = ["object_id", "crm_record_id", "attempt__sid", "attempt__contact_ref"]
     list_select_related = ["attempt"]
     actions = ["write_back_again"]
-    fields = (
-        "attempt_link",
-        "provider",
-        "record",
-        "status_badge",
-        "crm_record_id",
-        "tries",
-        "next_try_at",
-        "last_error",
-        "created_at",
-        "written_at",
-    )
+    fields = (*_COLUMNS, "next_try_at", "last_error", "created_at", "written_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

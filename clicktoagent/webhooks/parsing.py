@@ -9,13 +9,14 @@ delivery can be processed again later from its stored body alone.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.exceptions import SuspiciousOperation
 
-from ..calls.request import CallRequest
+from ..calls.request import CallRequest, call_fields_of
 from ..conf import app_settings
 from ..exceptions import ClickToAgentError
 from ..jsonsafe import UnsafeJSONError, parse_json
@@ -63,15 +64,8 @@ class WebhookCall:
 
     def request(self, *, queue_id: str, agent_id: str) -> CallRequest:
         """The call, checked, to ``queue_id`` and ``agent_id`` (the routed ones)."""
-        return CallRequest.validate(
-            queue_id=queue_id,
-            agent_id=agent_id,
-            phone_to_call=self.phone_to_call,
-            first_callerid=self.first_callerid,
-            second_callerid=self.second_callerid,
-            record=self.record,
-            warning=self.warning,
-        )
+        routed = dataclasses.replace(self, queue_id=queue_id, agent_id=agent_id)
+        return CallRequest.validate(**call_fields_of(routed))
 
 
 @dataclass(frozen=True)
