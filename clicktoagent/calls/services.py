@@ -218,17 +218,25 @@ def call_attempt_retry_get_or_create(
             "they should be called again, and confirm it."
         )
     return call_attempt_get_or_create(
-        **CallRequest.of_attempt(attempt).as_fields(),
-        contact=attempt.contact,
-        contact_ref=attempt.contact_ref,
-        contact_region=attempt.contact_region,
-        outside_hours=attempt.outside_hours,
+        **_retry_copy(attempt),
         override_reason=override_reason,
         source=source,
         requested_by=requested_by,
         idempotency_key=key,
         retry_of=attempt,
     )
+
+
+def _retry_copy(attempt: CallAttempt) -> dict[str, Any]:
+    """What a retry copies from the attempt it retries: the call as it was sent, the
+    contact, and how the safe-calling rules apply to it; never an override."""
+    return {
+        **CallRequest.of_attempt(attempt).as_fields(),
+        "contact": attempt.contact,
+        "contact_ref": attempt.contact_ref,
+        "contact_region": attempt.contact_region,
+        "outside_hours": attempt.outside_hours,
+    }
 
 
 def call_attempt_retry(

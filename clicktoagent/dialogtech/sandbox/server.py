@@ -13,7 +13,7 @@ import re
 import socket
 import socketserver
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, cast
@@ -339,49 +339,52 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, body, "application/json", {"Allow": allow})
 
     def _control(self, route: str, body: bytes) -> None:
-        sandbox = self.sandbox
-        method = self.command
-        if route == "requests":
-            if method == "GET":
-                self._send_json(HTTPStatus.OK, {"requests": sandbox.requests()})
-            elif method == "DELETE":
-                self._send_json(HTTPStatus.OK, {"cleared": sandbox.clear_requests()})
-            else:
-                self._not_allowed("GET, DELETE")
-        elif route == "faults":
-            if method == "GET":
-                self._send_json(HTTPStatus.OK, {"faults": sandbox.faults()})
-            elif method == "POST":
-                self._add_fault(body)
-            elif method == "DELETE":
-                self._send_json(HTTPStatus.OK, {"cleared": sandbox.clear_faults()})
-            else:
-                self._not_allowed("GET, POST, DELETE")
-        elif route == "agents":
-            if method == "GET":
-                self._send_json(HTTPStatus.OK, {"agents": sandbox.agents()})
-            else:
-                self._not_allowed("GET")
-        elif route.startswith("agents/"):
+        if route.startswith("agents/"):
             self._agent(unquote(route[len("agents/") :]), body)
-        elif route == "latency":
-            if method == "GET":
-                self._send_json(HTTPStatus.OK, {"latency": sandbox.latency})
-            elif method in ("POST", "PUT"):
-                self._set_latency(body)
-            elif method == "DELETE":
-                sandbox.set_latency(0.0)
-                self._send_json(HTTPStatus.OK, {"latency": 0.0})
-            else:
-                self._not_allowed("GET, POST, PUT, DELETE")
-        elif route == "reset":
-            if method == "POST":
-                sandbox.reset()
-                self._send_json(HTTPStatus.OK, {"reset": True})
-            else:
-                self._not_allowed("POST")
-        else:
+            return
+        methods = self._control_routes().get(route)
+        if methods is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "unknown sandbox endpoint"})
+        elif self.command not in methods:
+            self._not_allowed(", ".join(methods))
+        else:
+            methods[self.command](body)
+
+    def _control_routes(self) -> dict[str, dict[str, Callable[[bytes], None]]]:
+        """Each control endpoint: its methods (in the order of an ``Allow`` header) and
+        what each does with the request body."""
+        sandbox = self.sandbox
+
+        def answer(key: str, value: Callable[[], object]) -> Callable[[bytes], None]:
+            return lambda body: self._send_json(HTTPStatus.OK, {key: value()})
+
+        return {
+            "requests": {
+                "GET": answer("requests", sandbox.requests),
+                "DELETE": answer("cleared", sandbox.clear_requests),
+            },
+            "faults": {
+                "GET": answer("faults", sandbox.faults),
+                "POST": self._add_fault,
+                "DELETE": answer("cleared", sandbox.clear_faults),
+            },
+            "agents": {"GET": answer("agents", sandbox.agents)},
+            "latency": {
+                "GET": answer("latency", lambda: sandbox.latency),
+                "POST": self._set_latency,
+                "PUT": self._set_latency,
+                "DELETE": answer("latency", self._clear_latency),
+            },
+            "reset": {"POST": answer("reset", self._reset)},
+        }
+
+    def _clear_latency(self) -> float:
+        self.sandbox.set_latency(0.0)
+        return 0.0
+
+    def _reset(self) -> bool:
+        self.sandbox.reset()
+        return True
 
     def _set_latency(self, body: bytes) -> None:
         data = self._json_body(body)
