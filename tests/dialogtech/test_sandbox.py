@@ -878,10 +878,30 @@ def test_control_latency_rejects_bad_values(server: SandboxServer, payload: dict
     assert server.latency == 0.05
 
 
-def test_control_latency_methods(server: SandboxServer) -> None:
-    response = requests.patch(server.base + "/_sandbox/latency", json={}, timeout=TIMEOUT)
+@pytest.mark.parametrize(
+    ("route", "allow"),
+    [
+        ("latency", "GET, POST, PUT, DELETE"),
+        ("requests", "GET, DELETE"),
+        ("faults", "GET, POST, DELETE"),
+        ("agents", "GET"),
+        ("reset", "POST"),
+    ],
+)
+def test_control_endpoints_refuse_other_methods(
+    server: SandboxServer, route: str, allow: str
+) -> None:
+    server.add_fault("http_503")
+    response = requests.patch(f"{server.base}/_sandbox/{route}", json={}, timeout=TIMEOUT)
     assert response.status_code == 405
-    assert response.headers["Allow"] == "GET, POST, PUT, DELETE"
+    assert response.headers["Allow"] == allow
+    assert len(server.faults()) == 1  # nothing was done
+
+
+def test_control_unknown_endpoint_is_a_404(server: SandboxServer) -> None:
+    response = requests.get(f"{server.base}/_sandbox/nothing", timeout=TIMEOUT)
+    assert response.status_code == 404
+    assert response.json() == {"error": "unknown sandbox endpoint"}
 
 
 def test_management_command_latency_flag() -> None:
