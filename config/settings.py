@@ -128,11 +128,22 @@ if TASKS_BACKEND == "immediate":
         "default": {"BACKEND": taskcompat.IMMEDIATE_BACKEND},
     }
 elif TASKS_BACKEND == "rq":
+    import redis  # the rq extra
+
     INSTALLED_APPS.append("django_rq")
     TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": ["default"]}}
+    # One connection pool per process: given a URL, django-rq makes a new client, and so
+    # a new connection, for every task it queues. HOST and PORT are required by
+    # django-rq and ignored by redis-py when a pool is given; the pool has the URL.
     RQ_QUEUES = {
         "default": {
-            "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
+            "HOST": "",
+            "PORT": 0,
+            "REDIS_CLIENT_KWARGS": {
+                "connection_pool": redis.ConnectionPool.from_url(
+                    REDIS_URL or "redis://127.0.0.1:6379/0"
+                )
+            },
             # Seconds a job may run before RQ kills it (one call takes at most the
             # total timeout, DIALOGTECH_TOTAL_TIMEOUT).
             "DEFAULT_TIMEOUT": env.int("RQ_JOB_TIMEOUT", default=180),

@@ -145,13 +145,15 @@ sys.stdout.write(response.content.decode())
 """
 
 
-def test_debug_page_masks_database_and_redis_urls() -> None:
+@pytest.mark.parametrize("tasks_backend", ["immediate", "rq"])
+def test_debug_page_masks_database_and_redis_urls(tasks_backend: str) -> None:
     result = run_manage(
         "shell",
         "-v",
         "0",
         "-c",
         DEBUG_PAGE,
+        TASKS_BACKEND=tasks_backend,  # rq: RQ_QUEUES holds a connection pool
         DJANGO_DEBUG="true",
         DATABASE_URL="postgres://u:s3cretpw@db.example.com/db",
         REDIS_URL="redis://:r3dispw@127.0.0.1:6379/14",
@@ -162,6 +164,29 @@ def test_debug_page_masks_database_and_redis_urls() -> None:
     for secret in ("s3cretpw", "r3dispw", "d1alogpw"):
         assert secret not in page
     assert "db.example.com" in page  # the host still helps debugging
+
+
+RQ_CONNECTIONS = """
+import django_rq
+first, second = (django_rq.get_queue("default").connection for _ in range(2))
+kwargs = first.connection_pool.connection_kwargs
+print(first.connection_pool is second.connection_pool, kwargs["port"], kwargs["db"])
+"""
+
+
+def test_rq_queues_share_one_connection_pool_per_process() -> None:
+    # django-rq makes a new client for each queue it hands out: with a URL that would
+    # be a new connection (and a new TCP handshake) for every task queued.
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        RQ_CONNECTIONS,
+        TASKS_BACKEND="rq",
+        REDIS_URL="redis://127.0.0.1:6390/5",
+    )
+    assert result.stdout.split() == ["True", "6390", "5"], result.stderr
 
 
 def check_ids() -> set[str]:
