@@ -297,6 +297,8 @@ def test_pages_load_the_app_stylesheet_beside_a_host_admins_own_media(
     stylesheet = "/static/clicktoagent/admin.css"
     change = caller_client.get(f"{CHANGELIST}{contacts['ada'].pk}/change/").content.decode()
     assert change.count(stylesheet) == 1
+    form = caller_client.get(f"{CALL_URL}?ids={contacts['ada'].pk}").content.decode()
+    assert form.count(stylesheet) == 1
 
     class HostMediaAdmin(ClickToAgentAdminMixin, admin.ModelAdmin[Contact]):
         clicktoagent_phone_field = "phone"
