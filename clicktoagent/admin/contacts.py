@@ -23,7 +23,7 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .. import directory
 from ..calls import selectors
-from ..calls.checks import contact_call_check
+from ..calls.checks import contact_call_checks
 from ..calls.contacts import contact_phone_check, contacts_call
 from ..calls.display import OutcomeSummary, attempt_reason
 from ..models import OVERRIDE_GUARDRAILS_PERMISSION, PLACE_CALL_PERMISSION, CallAttempt
@@ -222,21 +222,26 @@ class ClickToAgentAdminMixin(ClickToAgentPages):
                 may_override=self._may_override(request),
             )
         queue = form["queue"].value() or ""
-        rows = []
-        for contact in contacts:
-            phone = self.get_clicktoagent_phone(contact)
-            skip_reason = contact_phone_check(phone=phone)
-            rows.append(
-                {
-                    "contact": contact,
-                    "phone": phone,
-                    "skip_reason": skip_reason,
-                    # The safe-calling rules as they stand now, before anyone presses Call.
-                    "check": None
-                    if skip_reason
-                    else contact_call_check(contact=contact, phone=phone, queue_id=str(queue)),
-                }
+        phones = [(contact, self.get_clicktoagent_phone(contact)) for contact in contacts]
+        skip_reasons = [contact_phone_check(phone=phone) for _, phone in phones]
+        # The safe-calling rules as they stand now, before anyone presses Call.
+        checks = iter(
+            contact_call_checks(
+                contacts=[
+                    call for call, skip in zip(phones, skip_reasons, strict=True) if not skip
+                ],
+                queue_id=str(queue),
             )
+        )
+        rows = [
+            {
+                "contact": contact,
+                "phone": phone,
+                "skip_reason": skip,
+                "check": None if skip else next(checks),
+            }
+            for (contact, phone), skip in zip(phones, skip_reasons, strict=True)
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Call with DialogTech",

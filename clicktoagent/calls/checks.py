@@ -4,15 +4,18 @@ call form)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import Agent, Queue
 from ..phone import normalize_phone
 from ..policy.checks import call_check, region_normalize
+from ..policy.records import PrefetchedRecords
+from ..policy.regions import place, stored_forms
 from ..policy.result import CallCheck
 from ..validation import FieldErrors
 from .guard import contact_region_of
@@ -59,17 +62,42 @@ def call_check_preview(
     )
 
 
-def contact_call_check(
-    *, contact: models.Model, phone: str, queue_id: str = ""
-) -> CallCheck | None:
-    """The rules for calling ``contact`` at ``phone`` now, for a page that offers the call;
-    None when no rules apply or the check cannot be made (a bad number or queue: the page
-    says so elsewhere)."""
-    if not app_settings.SAFE_CALLING_RULES:
-        return None
-    try:
-        return call_check_preview(
-            phone_to_call=phone, queue_id=queue_id, contact_region=contact_region_of(contact)
+def contact_call_checks(
+    *, contacts: Sequence[tuple[models.Model, str]], queue_id: str = ""
+) -> list[CallCheck | None]:
+    """The rules for calling each ``(contact, phone)`` now, for a page that offers the
+    calls; None for one when no rules apply or its check cannot be made (a bad number,
+    state or queue: the page says so elsewhere). One moment for all, and the queue, the
+    do-not-call list and the recent attempts read once (one query each) for all of them."""
+    rules = app_settings.SAFE_CALLING_RULES
+    queue = Queue.objects.filter(queue_id=queue_id).first() if rules and queue_id else None
+    if not rules or (queue_id and queue is None):
+        return [None] * len(contacts)
+    calls: list[tuple[str, str] | None] = []
+    for contact, phone in contacts:
+        errors = FieldErrors()
+        with errors.check("phone_to_call"):
+            number = normalize_phone(phone)
+            region = region_normalize(contact_region_of(contact), phone_to_call=number)
+        calls.append(None if errors else (number, region))
+    numbers = [call[0] for call in calls if call is not None]
+    moment = timezone.now()
+    records = PrefetchedRecords(
+        e164s=[place(number).e164 for number in numbers],
+        forms=[form for number in numbers for form in stored_forms(place(number).e164, number)],
+        moment=moment,
+    )
+    return [
+        None
+        if call is None
+        else call_check(
+            phone_to_call=call[0],
+            queue=queue,
+            record=app_settings.DEFAULT_RECORD,
+            warning=app_settings.DEFAULT_WARNING,
+            contact_region=call[1],
+            at=moment,
+            records=records,
         )
-    except ValidationError:
-        return None
+        for call in calls
+    ]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import CallAttempt, DoNotCallEntry, Queue
+from ..models import Queue
 from ..weekly import parse_dates, parse_ranges
 from . import result as codes
 from .locks import number_lock
+from .records import DAY, Records
 from .regions import (
     Entry,
     Place,
@@ -28,15 +29,6 @@ from .regions import (
 from .result import CallCheck, Violation
 from .timing import HORIZON, Predicate, QueueHours, Windows, clock, describe, earliest, when
 
-DAY = timedelta(hours=24)
-# Attempts that may ring (or did): what the daily cap counts.
-RINGING = (
-    CallAttempt.Status.PLACED,
-    CallAttempt.Status.UNKNOWN,
-    CallAttempt.Status.PENDING,
-    CallAttempt.Status.DISPATCHING,
-)
-
 
 def call_check(
     *,
@@ -49,6 +41,7 @@ def call_check(
     override: bool = False,
     exclude_attempt_id: int | None = None,
     lock: bool = False,
+    records: Records | None = None,
 ) -> CallCheck:
     """Check a call (``phone_to_call`` in E.164) at ``at`` (default now) against every
     rule in ``SAFE_CALLING_RULES`` (no queue: no queue hours). ``override`` skips the time
@@ -56,10 +49,12 @@ def call_check(
     out of the daily count (the attempt being checked again right before it is sent).
     ``lock``, inside a transaction that then stores an attempt: when a daily cap applies
     to the number, count under a lock on it (:func:`~.locks.number_lock`), so concurrent
-    calls cannot all pass the cap."""
+    calls cannot all pass the cap. ``records``: where the do-not-call entry and the
+    recent attempts are read (default: the database, one query each)."""
     if at is not None and at.utcoffset() is None:
         raise ValueError(f"at must be an aware datetime, got {at!r}.")
     rules = set(app_settings.SAFE_CALLING_RULES or ())
+    records = records or Records()
     where = place(phone_to_call)
     known = entries()
     applied = _applied(where, contact_region, known)
@@ -83,12 +78,8 @@ def call_check(
         candidates |= windows.candidates(moment, horizon_end)
 
     if codes.DO_NOT_CALL in rules:
-        reason = (
-            DoNotCallEntry.objects.filter(phone_number=where.e164)
-            .order_by()
-            .values_list("reason", flat=True)[:1]
-        )
-        for text in reason:
+        text = records.listed(where.e164)
+        if text is not None:
             because = f" (reason: {text})" if text else ""
             found.append(
                 Violation(
@@ -99,15 +90,9 @@ def call_check(
             )
 
     if codes.DAILY_CAP in rules and cap is not None:
-        attempts = CallAttempt.objects.filter(
-            phone_to_call__in=stored_forms(where.e164, phone_to_call),
-            created_at__gt=moment - DAY,
-            created_at__lte=moment,
-            status__in=RINGING,
+        recent = records.recent(
+            stored_forms(where.e164, phone_to_call), moment, exclude_attempt_id=exclude_attempt_id
         )
-        if exclude_attempt_id is not None:
-            attempts = attempts.exclude(pk=exclude_attempt_id)
-        recent = list(attempts.order_by("-created_at").values_list("created_at", flat=True)[:500])
         if len(recent) >= cap:
             # Allowed again once the cap-th newest leaves the rolling window.
             expiry = recent[cap - 1].astimezone(UTC) + DAY
