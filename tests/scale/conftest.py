@@ -26,9 +26,15 @@ from django.db import connection
 from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
-from tests.conftest import ACCESS_KEY, ROOT, SANDBOX_ACCOUNT, SECRET_ACCESS_KEY, skip_or_fail
+from tests.conftest import (
+    ACCESS_KEY,
+    REDIS_URL,
+    ROOT,
+    SANDBOX_ACCOUNT,
+    SECRET_ACCESS_KEY,
+    skip_or_fail,
+)
 
-REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/5")
 QUEUE = "default"
 FINISHED = {CallAttempt.Status.PLACED, CallAttempt.Status.FAILED, CallAttempt.Status.UNKNOWN}
 
@@ -199,21 +205,6 @@ def _database_url() -> str:
     host = s.get("HOST") or "127.0.0.1"
     port = s.get("PORT") or 5432
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
-
-
-@pytest.fixture
-def redis_client() -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"needs Redis at {REDIS_URL}")
-    client.flushdb()
-    yield client
-    with contextlib.suppress(redis.exceptions.ConnectionError):
-        client.flushdb()
 
 
 @pytest.fixture
