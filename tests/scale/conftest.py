@@ -1,9 +1,10 @@
-"""Real RQ worker processes, Redis and PostgreSQL, and a DialogTech emulator they all hit.
+"""Real RQ worker (or dispatcher) processes, Redis and PostgreSQL, and a DialogTech
+emulator they all hit.
 
 The test process and the workers share pytest-django's PostgreSQL test database (the
 workers get its name through ``DATABASE_URL``), Redis database 5 (queue, scheduler,
-circuit breaker and request cap) and one :class:`SandboxServer` on a fixed port, which
-a test may stop and start again to refuse connections.
+dispatch queue, circuit breaker and request cap) and one :class:`SandboxServer` on a
+fixed port, which a test may stop and start again to refuse connections.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class Sandbox:
 class Workers:
     """``manage.py rqworker`` processes, as `make worker` starts them."""
 
+    command = ["rqworker", "--with-scheduler", QUEUE]
+
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_dir = log_dir
@@ -110,7 +113,7 @@ class Workers:
         for _ in range(count):
             log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
             proc = subprocess.Popen(
-                [sys.executable, "manage.py", "rqworker", "--with-scheduler", QUEUE],
+                [sys.executable, "manage.py", *self.command],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -198,6 +201,18 @@ class Workers:
         )
 
 
+class Dispatchers(Workers):
+    """``manage.py clicktoagent_dispatcher`` processes, as `make dispatcher` starts them
+    (calls on the Redis dispatch queue; no other task runs in them)."""
+
+    command = ["clicktoagent_dispatcher"]
+
+    def _all_registered(self) -> bool:
+        """every live dispatcher has started its loop"""
+        started = self.logs()
+        return all(f"dispatcher {p.pid} started" in started for p in self.alive())
+
+
 def _database_url() -> str:
     s = connection.settings_dict
     user = quote(s.get("USER") or "postgres")
@@ -224,9 +239,12 @@ def scale(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[dict[str, Any]]:
-    """The scale-out setup: RQ backend and Redis cache here, and a way to start workers."""
+    """The scale-out setup: RQ backend and Redis cache here, and a way to start workers:
+    RQ workers, or with ``indirect`` parameter ``"dispatcher"`` dispatchers, with the
+    calls on the Redis dispatch queue (``DISPATCH_QUEUE``) here and in them."""
     if connection.vendor != "postgresql":
         skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    dispatcher = getattr(request, "param", "rq") == "dispatcher"
     settings.TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": [QUEUE]}}
     settings.RQ_QUEUES = {QUEUE: {"URL": REDIS_URL}}
     settings.RQ = {"JOB_CLASS": taskcompat.RQ_JOB_CLASS}
@@ -244,6 +262,7 @@ def scale(
         "MAX_TRIES": MAX_TRIES,
         "CIRCUIT_BREAKER_THRESHOLD": BREAKER_THRESHOLD,
         "CIRCUIT_BREAKER_COOLDOWN": BREAKER_COOLDOWN,
+        "DISPATCH_QUEUE": REDIS_URL if dispatcher else None,
     }
     env = {
         **os.environ,
@@ -263,8 +282,9 @@ def scale(
         "CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD": str(BREAKER_THRESHOLD),
         "CLICKTOAGENT_CIRCUIT_BREAKER_COOLDOWN": str(BREAKER_COOLDOWN),
         "LOG_FORMAT": "json",
+        "CLICKTOAGENT_DISPATCH_QUEUE": REDIS_URL if dispatcher else "",
     }
-    workers = Workers(env, tmp_path)
+    workers = (Dispatchers if dispatcher else Workers)(env, tmp_path)
     try:
         yield {"workers": workers, "sandbox": scale_sandbox, "env": env, "redis": redis_client}
     finally:
