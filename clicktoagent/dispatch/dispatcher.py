@@ -15,10 +15,14 @@ worker runs, so the guarantees are the database's, not the queue's:
 * an attempt whose dispatcher dies mid-call stays ``dispatching``: the reconciler marks
   it ``unknown``, and it is never dialled again.
 
-Around each attempt the loop does what Django does around a request:
-:func:`~django.db.close_old_connections` before and after drops a connection that is too
-old (``CONN_MAX_AGE``), broke, or was left inside a transaction, and
-``CONN_HEALTH_CHECKS`` checks a kept one before its first query.
+Before an attempt the loop does what Django does around a request:
+:func:`~django.db.close_old_connections` drops a connection that is too old
+(``CONN_MAX_AGE``), broke, or was left inside a transaction, and ``CONN_HEALTH_CHECKS``
+checks a kept one before its first query. While attempts follow each other without a
+pause that check runs at most once a second (``CHECK_EVERY``), not once an attempt; a
+connection that broke in between fails the attempt's first query, and the attempt runs
+once more on a new connection (the claim makes that safe). After an attempt that failed,
+the check runs at once.
 
 SIGTERM (or Ctrl-C): the attempt in flight finishes and is recorded, then the loop
 exits 0. A second one exits at once: the attempt stays ``dispatching`` for the
@@ -33,7 +37,7 @@ import signal
 import time
 from types import FrameType
 
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from ..models import CallAttempt
 from .redis_queue import dispatch_queue_pop
@@ -44,6 +48,9 @@ logger = logging.getLogger("clicktoagent")
 # Seconds one blocking pop waits: also how late a deferred id that falls due during an
 # idle wait may go, and how long an idle dispatcher takes to notice SIGTERM.
 IDLE_WAIT = 1.0
+# Seconds between two checks of the database connection while attempts follow each
+# other: a busy dispatcher pings the database about once a second, not once an attempt.
+CHECK_EVERY = 1.0
 # Longest pause between two tries to reach an unreachable Redis.
 MOST_BACKOFF = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -57,6 +64,7 @@ class Dispatcher:
         self.burst = burst
         self.stopping = False
         self.dispatched = 0
+        self._checked_at = -CHECK_EVERY
 
     def run(self) -> int:
         """Run the loop in this (main) thread; returns how many ids it dispatched."""
@@ -90,9 +98,15 @@ class Dispatcher:
         return self.dispatched
 
     def _dispatch(self, attempt_id: int) -> None:
-        close_old_connections()
+        self._check_connections()
         try:
-            call_attempt_dispatch(attempt_id=attempt_id)
+            try:
+                call_attempt_dispatch(attempt_id=attempt_id)
+            except (InterfaceError, OperationalError):
+                # The connection broke since it was checked: a new one, and the attempt
+                # once more (its claim keeps a second run from sending it twice).
+                self._check_connections(now=True)
+                call_attempt_dispatch(attempt_id=attempt_id)
         except CallAttempt.DoesNotExist:
             logger.warning(
                 "the dispatch queue named call attempt %s, which does not exist; ignored",
@@ -107,9 +121,18 @@ class Dispatcher:
                 attempt_id,
                 extra={"attempt_id": attempt_id},
             )
+            self._check_connections(now=True)
         finally:
             self.dispatched += 1
+
+    def _check_connections(self, *, now: bool = False) -> None:
+        """What Django does around a request (close_old_connections: drop a connection
+        that is too old, broke, or was left in a transaction; CONN_HEALTH_CHECKS: ping a
+        kept one before its next use), at most every ``CHECK_EVERY`` seconds unless
+        ``now``."""
+        if now or time.monotonic() - self._checked_at >= CHECK_EVERY:
             close_old_connections()
+            self._checked_at = time.monotonic()
 
     def _pause_after(self, err: Exception, failures: int) -> None:
         delay = min(MOST_BACKOFF, 0.5 * 2 ** (failures - 1))
