@@ -188,3 +188,30 @@ def test_a_dispatch_queue_that_is_not_a_redis_url_fails_the_check(
     assert "clicktoagent.E012" in [m.id for m in check_settings()]
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "DISPATCH_QUEUE": REDIS_URL}
     assert "clicktoagent.E012" not in [m.id for m in check_settings()]
+
+
+def test_the_connection_is_checked_once_a_second_and_a_broken_one_is_replaced(
+    queue_on: Any, sandbox: SandboxServer, demo_data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from clicktoagent.dispatch import dispatcher
+
+    checks: list[float] = []
+    monkeypatch.setattr(dispatcher, "close_old_connections", lambda: checks.append(1))
+    real = dispatcher.call_attempt_dispatch
+    runs: list[int] = []
+
+    def first_run_loses_its_connection(*, attempt_id: int) -> CallAttempt:
+        runs.append(attempt_id)
+        if len(runs) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(attempt_id=attempt_id)
+
+    monkeypatch.setattr(dispatcher, "call_attempt_dispatch", first_run_loses_its_connection)
+    ids = [create_call(phone_to_call=f"312555{i:04d}").pk for i in range(5)]
+    Dispatcher(burst=True).run()
+    assert set(CallAttempt.objects.values_list("status", flat=True)) == {Status.PLACED}
+    assert runs == [ids[0], *ids]  # the first attempt once more, on a new connection
+    assert len(checks) == 2  # before the first attempt, and after the broken connection
+    assert len(sandbox.requests()) == 5
