@@ -67,6 +67,24 @@ def circuit_info() -> dict[str, Any]:
     return info
 
 
+def circuit_closed() -> bool:
+    """Whether the breaker is closed, asked without side effects (a closed breaker lets
+    every request go: :func:`circuit_hold` would answer None and change nothing). True
+    when the breaker is off; False when the cache cannot be read (ask
+    :func:`circuit_hold`)."""
+    _seen.clean = False
+    if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
+        return True
+    try:
+        values = shared_cache().get_many([OPEN_UNTIL_KEY, FAILURES_KEY])
+    except Exception:
+        return False
+    if OPEN_UNTIL_KEY in values:
+        return False
+    _seen.clean = not values.get(FAILURES_KEY)
+    return True
+
+
 def circuit_hold() -> Hold | None:
     """None when a request may go now; otherwise a :class:`Hold`.
 

@@ -26,6 +26,7 @@ from ..exceptions import (
 from ..models import CallAttempt
 from ..policy.checks import call_check_for
 from . import breaker, rate_limit
+from .claim import call_attempt_claim_and_read, claim_and_read_supported
 from .hold import Hold
 from .outcome import call_attempt_block, call_attempt_finish
 from .retry import backoff
@@ -60,7 +61,15 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     reached it and gave no usable answer ends ``unknown``. While the circuit breaker is
     open, or the per-minute request cap is used up, the attempt is not claimed: it
     stays ``pending`` with ``next_try_at`` set.
+
+    When nothing has to be checked before the claim (no safe-calling rules, no request
+    cap, the breaker closed) the claim and the read are one statement on PostgreSQL;
+    an attempt that statement did not claim is read and handled as below.
     """
+    if _nothing_to_check_before_the_claim():
+        read = call_attempt_claim_and_read(attempt_id, now=timezone.now())
+        if read is not None:
+            return call_attempt_send_claimed(read)
     attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
     if attempt.status != Status.PENDING:
         # Checked before the breaker so a duplicate task never uses up the probe.
@@ -83,6 +92,20 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     attempt.status, attempt.dispatched_at, attempt.next_try_at = Status.DISPATCHING, now, None
     attempt.tries += 1
     return call_attempt_send_claimed(attempt)
+
+
+def _nothing_to_check_before_the_claim() -> bool:
+    """Whether the claim may come first, in the same statement as the read: no
+    safe-calling rule to check again, no request cap to count, the circuit breaker
+    closed (each would need the attempt, or change something, before the claim), and a
+    database that claims and reads at once. Otherwise the attempt is read, checked, then
+    claimed."""
+    return (
+        not app_settings.SAFE_CALLING_RULES
+        and int(app_settings.RATE_LIMIT_PER_MINUTE) <= 0
+        and claim_and_read_supported()
+        and breaker.circuit_closed()
+    )
 
 
 def _dispatch_hold() -> Hold | None:

@@ -167,13 +167,16 @@ def test_a_fast_answer_is_not_disturbed_by_the_deadline(
 
 
 def test_deadlines_share_one_clock_thread_and_a_later_short_one_still_fires(
-    server: SandboxServer, client: DialogTechClient
+    server: SandboxServer, client: DialogTechClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client.click_to_agent(REQUEST)
-    threads = threading.active_count()
+    def no_timer(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a timer thread was started for one request")
+
+    monkeypatch.setattr(threading, "Timer", no_timer)
     for _ in range(20):
         assert client.click_to_agent(REQUEST).ok
-    assert threading.active_count() == threads  # no thread started per request
+    clocks = [t for t in threading.enumerate() if t.name == "clicktoagent-deadlines"]
+    assert len(clocks) == 1
     # A deadline shorter than those already waiting (20 s) wakes the clock in time.
     short = make_client(server.url, connect_timeout=0.5, read_timeout=20.0, total_timeout=0.5)
     server.add_fault("read_timeout", seconds=5.0)
