@@ -1,11 +1,13 @@
-"""Claiming an attempt and reading it, with its queue and agent, in one statement
-(PostgreSQL): the dispatcher's common case, when nothing has to look at the attempt
-before it is claimed (see ``services.call_attempt_send``).
+"""The two statements of every dispatch, written once instead of built by the ORM per
+attempt: claiming an attempt and reading it with its queue and agent (PostgreSQL), and
+recording an answer.
 
-The statement is the same conditional UPDATE as the ORM's claim (``WHERE status =
-'pending'``), so it keeps the at-most-once guarantee; ``RETURNING`` gives the row as
-the claim left it, and the join its queue and agent, converted as the ORM converts
-them.
+The claim is the same conditional UPDATE as the ORM's (``WHERE status = 'pending'``), so
+it keeps the at-most-once guarantee; ``RETURNING`` gives the row as the claim left it,
+and the join its queue and agent, converted as the ORM converts them. It serves the
+common case, when nothing has to look at the attempt before it is claimed (see
+``services.call_attempt_send``). The answer is recorded by an UPDATE conditional on
+:data:`ANSWERABLE`, whose SQL is compiled once.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import Field, Model
+from django.db.models import Field, Model, Q
 
 from ..models import Agent, CallAttempt, Queue
 
 Status = CallAttempt.Status
+# An answer that arrives after the reconciler gave up on the attempt still wins.
+ANSWERABLE = Q(status__in=[Status.DISPATCHING, Status.UNKNOWN], sid="")
 
 # (model, alias in the statement) of every row the statement reads, attempt first.
 _PARTS: tuple[tuple[type[Model], str], ...] = (
@@ -34,13 +38,21 @@ def claim_and_read_supported(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
 
 
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field) and field.column
+    return field
+
+
+def _column(using: str, model: type[Model], name: str) -> str:
+    return connections[using].ops.quote_name(str(_field(model, name).column))
+
+
 def _statement(using: str) -> str:
     quote = connections[using].ops.quote_name
 
     def column(model: type[Model], name: str) -> str:
-        field = model._meta.get_field(name)
-        assert isinstance(field, Field) and field.column
-        return quote(field.column)
+        return _column(using, model, name)
 
     status, tries, pk = (column(CallAttempt, name) for name in ("status", "tries", "id"))
     columns = ", ".join(
@@ -94,3 +106,32 @@ def call_attempt_claim_and_read(
     attempt.queue = queue  # type: ignore[assignment]
     attempt.agent = agent  # type: ignore[assignment]
     return attempt
+
+
+_answerable: dict[str, tuple[str, list[Any]]] = {}
+
+
+def call_attempt_update_answerable(
+    attempt_id: int, values: dict[str, Any], *, using: str = "default"
+) -> int:
+    """``UPDATE ... SET values WHERE pk = attempt_id AND`` :data:`ANSWERABLE`, as
+    ``QuerySet.update`` would (each value prepared by its field); the rows changed."""
+    connection = connections[using]
+    if using not in _answerable:
+        query = CallAttempt.objects.filter(ANSWERABLE).query
+        condition, condition_params = query.where.as_sql(query.get_compiler(using), connection)
+        _answerable[using] = (condition, list(condition_params))
+    where, where_params = _answerable[using]
+    assignments, params = [], []
+    for name, value in values.items():
+        field = _field(CallAttempt, name)
+        assignments.append(f"{_column(using, CallAttempt, name)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(CallAttempt._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {where} AND {_column(using, CallAttempt, 'id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *where_params, attempt_id])
+        return int(cursor.rowcount)

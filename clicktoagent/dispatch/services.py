@@ -26,7 +26,7 @@ from ..exceptions import (
 from ..models import CallAttempt
 from ..policy.checks import call_check_for
 from . import breaker, rate_limit
-from .claim import call_attempt_claim_and_read, claim_and_read_supported
+from .claim import ANSWERABLE, call_attempt_claim_and_read, claim_and_read_supported
 from .hold import Hold
 from .outcome import call_attempt_block, call_attempt_finish
 from .retry import backoff
@@ -34,8 +34,6 @@ from .retry import backoff
 logger = logging.getLogger("clicktoagent")
 
 Status = CallAttempt.Status
-# An answer that arrives after the reconciler gave up on the attempt still wins.
-ANSWERABLE = Q(status__in=[Status.DISPATCHING, Status.UNKNOWN], sid="")
 
 
 @dataclass(frozen=True)
