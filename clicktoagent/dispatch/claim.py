@@ -74,7 +74,19 @@ def _statement(using: str) -> str:
     )
 
 
-_statements: dict[str, str] = {}
+# Per database alias: the statement, and the converters of its columns by position
+# (what the ORM applies to a row it reads: JSON decoding...).
+_statements: dict[str, tuple[str, dict[int, tuple[list[Any], Any]]]] = {}
+
+
+def _prepared(using: str) -> tuple[str, dict[int, tuple[list[Any], Any]]]:
+    if using not in _statements:
+        compiler = CallAttempt.objects.none().query.get_compiler(using)
+        columns = [
+            field.get_col(alias) for model, alias in _PARTS for field in model._meta.concrete_fields
+        ]
+        _statements[using] = (_statement(using), compiler.get_converters(columns))
+    return _statements[using]
 
 
 def call_attempt_claim_and_read(
@@ -84,23 +96,23 @@ def call_attempt_claim_and_read(
     ``now``, one more try) and return it with its queue and agent; None when it was not
     ``pending`` (or does not exist)."""
     connection = connections[using]
-    sql = _statements.get(using) or _statements.setdefault(using, _statement(using))
+    sql, converters = _prepared(using)
     with connection.cursor() as cursor:
         cursor.execute(sql, [Status.DISPATCHING, now, attempt_id, Status.PENDING])
         row = cursor.fetchone()
     if row is None:
         return None
-    compiler = CallAttempt.objects.none().query.get_compiler(using)
+    values = list(row)
+    for position, (functions, expression) in converters.items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
     instances: list[Model] = []
     start = 0
-    for model, alias in _PARTS:
+    for model, _alias in _PARTS:
         fields = model._meta.concrete_fields
-        values: list[Any] = list(row[start : start + len(fields)])
+        names = [field.attname for field in fields]
+        instances.append(model.from_db(using, names, values[start : start + len(fields)]))
         start += len(fields)
-        converters = compiler.get_converters([field.get_col(alias) for field in fields])
-        if converters:
-            values = list(next(compiler.apply_converters([values], converters)))
-        instances.append(model.from_db(using, [field.attname for field in fields], values))
     attempt, queue, agent = instances
     assert isinstance(attempt, CallAttempt)
     attempt.queue = queue  # type: ignore[assignment]
@@ -108,7 +120,8 @@ def call_attempt_claim_and_read(
     return attempt
 
 
-_answerable: dict[str, tuple[str, list[Any]]] = {}
+# Per database alias and the names of the values set (a handful of combinations).
+_answerable: dict[tuple[str, tuple[str, ...]], tuple[str, list[Field[Any, Any]], list[Any]]] = {}
 
 
 def call_attempt_update_answerable(
@@ -117,21 +130,20 @@ def call_attempt_update_answerable(
     """``UPDATE ... SET values WHERE pk = attempt_id AND`` :data:`ANSWERABLE`, as
     ``QuerySet.update`` would (each value prepared by its field); the rows changed."""
     connection = connections[using]
-    if using not in _answerable:
+    key = (using, tuple(values))
+    if key not in _answerable:
         query = CallAttempt.objects.filter(ANSWERABLE).query
-        condition, condition_params = query.where.as_sql(query.get_compiler(using), connection)
-        _answerable[using] = (condition, list(condition_params))
-    where, where_params = _answerable[using]
-    assignments, params = [], []
-    for name, value in values.items():
-        field = _field(CallAttempt, name)
-        assignments.append(f"{_column(using, CallAttempt, name)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    quote = connection.ops.quote_name
-    sql = (
-        f"UPDATE {quote(CallAttempt._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {where} AND {_column(using, CallAttempt, 'id')} = %s"
-    )
+        condition, where_params = query.where.as_sql(query.get_compiler(using), connection)
+        assignments = ", ".join(f"{_column(using, CallAttempt, name)} = %s" for name in values)
+        table = connection.ops.quote_name(CallAttempt._meta.db_table)
+        sql = (
+            f"UPDATE {table} SET {assignments} WHERE {condition} "  # noqa: S608
+            f"AND {_column(using, CallAttempt, 'id')} = %s"
+        )
+        fields = [_field(CallAttempt, name) for name in values]
+        _answerable[key] = (sql, fields, list(where_params))
+    sql, fields, condition_params = _answerable[key]
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *where_params, attempt_id])
+        cursor.execute(sql, [*params, *condition_params, attempt_id])
         return int(cursor.rowcount)
