@@ -156,10 +156,11 @@ def test_debug_page_masks_database_and_redis_urls() -> None:
         DATABASE_URL="postgres://u:s3cretpw@db.example.com/db",
         REDIS_URL="redis://:r3dispw@127.0.0.1:6379/14",
         DIALOGTECH_BASE_URL="https://dialogtech-user:d1alogpw@secure.dialogtech.com/ibp_api.php",
+        CLICKTOAGENT_DISPATCH_QUEUE="redis://:d1spatchpw@127.0.0.1:6379/15",
     )
     page = result.stdout
     assert "RuntimeError" in page and "Request information" in page, result.stderr
-    for secret in ("s3cretpw", "r3dispw", "d1alogpw"):
+    for secret in ("s3cretpw", "r3dispw", "d1alogpw", "d1spatchpw"):
         assert secret not in page
     assert "db.example.com" in page  # the host still helps debugging
 
