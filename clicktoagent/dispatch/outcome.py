@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,7 +46,11 @@ def call_attempt_finish(
     fields = {"status": status, "finished_at": finished_at or timezone.now(), **values}
     with transaction.atomic() if _copies_to_contact(attempt) else nullcontext():
         if where is ANSWERABLE:
-            updated = call_attempt_update_answerable(attempt.pk, {"next_try_at": None, **fields})
+            updated = call_attempt_update_answerable(
+                attempt.pk,
+                {"next_try_at": None, **fields},
+                using=router.db_for_write(CallAttempt, instance=attempt),
+            )
         else:
             updated = CallAttempt.objects.filter(where, pk=attempt.pk).update(
                 next_try_at=None, **fields

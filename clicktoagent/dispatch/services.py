@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import router
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -65,7 +66,9 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     an attempt that statement did not claim is read and handled as below.
     """
     if _nothing_to_check_before_the_claim():
-        read = call_attempt_claim_and_read(attempt_id, now=timezone.now())
+        read = call_attempt_claim_and_read(
+            attempt_id, now=timezone.now(), using=router.db_for_write(CallAttempt)
+        )
         if read is not None:
             return call_attempt_send_claimed(read)
     attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
@@ -101,7 +104,7 @@ def _nothing_to_check_before_the_claim() -> bool:
     return (
         not app_settings.SAFE_CALLING_RULES
         and int(app_settings.RATE_LIMIT_PER_MINUTE) <= 0
-        and claim_and_read_supported()
+        and claim_and_read_supported(router.db_for_write(CallAttempt))
         and breaker.circuit_closed()
     )
 
