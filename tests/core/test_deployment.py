@@ -165,6 +165,26 @@ def test_debug_page_masks_database_and_redis_urls() -> None:
     assert "db.example.com" in page  # the host still helps debugging
 
 
+def check_ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://dialogtech.example.com/ibp_api.php", True),
+        ("http://10.0.0.7:8099/ibp_api.php", True),
+        ("http://127.0.0.1:8099/ibp_api.php", False),
+        ("http://localhost:8099/ibp_api.php", False),
+        ("http://[::1]:8099/ibp_api.php", False),
+        ("https://secure.dialogtech.com/ibp_api.php", False),
+    ],
+)
+def test_plain_http_base_url_warns_unless_loopback(settings, base_url: str, warned: bool) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "BASE_URL": base_url}
+    assert ("clicktoagent.W002" in check_ids()) is warned
+
+
 PRINT_DISPATCH_QUEUE = (
     "from django.conf import settings; print(settings.CLICKTOAGENT['DISPATCH_QUEUE'])"
 )
@@ -199,23 +219,3 @@ def test_a_dispatch_queue_that_is_not_redis_stops_the_start() -> None:
     result = run_manage("check", CLICKTOAGENT_DISPATCH_QUEUE="amqp://u:pw@mq.internal/")
     assert result.returncode != 0
     assert "CLICKTOAGENT_DISPATCH_QUEUE must be empty, 'redis'" in result.stderr
-
-
-def check_ids() -> set[str]:
-    return {message.id for message in run_checks() if message.id}
-
-
-@pytest.mark.parametrize(
-    ("base_url", "warned"),
-    [
-        ("http://dialogtech.example.com/ibp_api.php", True),
-        ("http://10.0.0.7:8099/ibp_api.php", True),
-        ("http://127.0.0.1:8099/ibp_api.php", False),
-        ("http://localhost:8099/ibp_api.php", False),
-        ("http://[::1]:8099/ibp_api.php", False),
-        ("https://secure.dialogtech.com/ibp_api.php", False),
-    ],
-)
-def test_plain_http_base_url_warns_unless_loopback(settings, base_url: str, warned: bool) -> None:
-    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "BASE_URL": base_url}
-    assert ("clicktoagent.W002" in check_ids()) is warned
