@@ -71,12 +71,19 @@ browser:
 clean:
 	rm -rf $(VENV) .nox .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: worker reconcile reconciler
+.PHONY: worker dispatcher reconcile reconciler
 
 ## One RQ worker (TASKS_BACKEND=rq; REDIS_URL, DATABASE_URL from the environment or .env).
 ## Run any number, on any number of machines. SIGTERM: finish the current call, then stop.
 worker: venv
 	TASKS_BACKEND=rq $(BIN)/python manage.py rqworker --with-scheduler default
+
+## One dispatcher: sends the calls queued on Redis (CLICKTOAGENT_DISPATCH_QUEUE=redis is
+## forced; every web process needs it too). Run any number, beside `make worker` for the
+## other tasks. SIGTERM: finish the current call, then stop; a second SIGTERM: stop now.
+dispatcher: venv
+	TASKS_BACKEND=rq CLICKTOAGENT_DISPATCH_QUEUE=$${CLICKTOAGENT_DISPATCH_QUEUE:-redis} \
+	$(BIN)/python manage.py clicktoagent_dispatcher
 
 ## Reconcile once: queue lost pending attempts again, mark lost dispatching ones unknown.
 reconcile: venv

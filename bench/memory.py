@@ -3,9 +3,10 @@
     python bench/memory.py [--attempts 10000] [--clients 4]
 
 ``--attempts`` API creates (``POST /clicktoagent/api/call-attempts/``) go to one gunicorn
-worker process (RQ task backend, PostgreSQL), while one app worker
-(``manage.py rqworker``) dispatches them against the emulator as they come. The resident
-set size (VmRSS in /proc) of the gunicorn worker and of the rqworker's main process is
+worker process (RQ task backend, calls on the Redis dispatch queue, PostgreSQL), while
+one dispatcher (``manage.py clicktoagent_dispatcher``) sends them to the emulator as they
+come. The resident set size (VmRSS in /proc) of the gunicorn worker and of the
+dispatcher is
 sampled every ``attempts / 20`` answers and once the worker is done. The baseline is the
 sample after the first 10 % (imports, caches and pools warmed up); the target is every
 later sample within ±10 % of it.
@@ -74,11 +75,12 @@ def main() -> None:
             database_url,
             TASKS_BACKEND="rq",
             REDIS_URL=redis_url(REDIS_APP_DB),
+            CLICKTOAGENT_DISPATCH_QUEUE="redis",
             DIALOGTECH_BASE_URL=base_url,
         )
         setup_app_database(env)
         worker = subprocess.Popen(
-            [PYTHON, "manage.py", "rqworker", "--with-scheduler", "default"],
+            [PYTHON, "manage.py", "clicktoagent_dispatcher"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -130,7 +132,10 @@ def main() -> None:
     log(part="memory", web=web, worker=work, statuses=result.statuses)
     lines = []
     summary = []
-    for name, samples in (("web process (gunicorn worker)", web), ("app worker (rqworker)", work)):
+    for name, samples in (
+        ("web process (gunicorn worker)", web),
+        ("dispatcher (clicktoagent_dispatcher)", work),
+    ):
         baseline, low, high, ok = flat(samples)
         summary.append(
             (
@@ -157,9 +162,10 @@ def main() -> None:
                 "",
                 f"Machine: {header}.",
                 "",
-                f"{args.attempts} API creates into one gunicorn worker (RQ backend, PostgreSQL, "
+                f"{args.attempts} API creates into one gunicorn worker (RQ backend, calls on the "
+                f"Redis dispatch queue, PostgreSQL, "
                 f"{args.clients} clients; answers {result.statuses}, {api_seconds:.0f} s), "
-                "dispatched meanwhile by one app worker against the emulator (all finished after "
+                "sent meanwhile by one dispatcher to the emulator (all finished after "
                 f"{worker_seconds:.0f} s). RSS from /proc/<pid>/status; baseline: the sample "
                 "after the first 10 % of attempts.",
                 "",

@@ -1,15 +1,17 @@
-"""Where one dispatch job spends its time in an app worker.
+"""Where one attempt spends its time in an app worker.
 
-    python bench/profile_worker.py [--jobs 300]
+    python bench/profile_worker.py [--jobs 300] [--rq]
 
-Queues ``--jobs`` attempts (RQ backend, PostgreSQL, Redis database 8), then runs
-``manage.py rqworker --burst`` under cProfile until the queue is empty, against the
-emulator in its own process. Writes bench/results/profile-worker.md.
+Queues ``--jobs`` attempts (PostgreSQL, Redis database 8) on the Redis dispatch queue,
+then runs ``manage.py clicktoagent_dispatcher --burst`` under cProfile until the queue
+is empty, against the emulator in its own process; with ``--rq``, RQ jobs and
+``manage.py rqworker --burst`` instead. Writes bench/results/profile-worker.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pstats
 import subprocess
 import sys
@@ -23,6 +25,9 @@ from bench.profiling import area_rows
 from bench.workers import setup
 
 AREAS = [
+    ("dispatcher: one attempt (everything)", "clicktoagent/dispatch/dispatcher.py", "_dispatch"),
+    ("dispatcher: pop", "clicktoagent/dispatch/redis_queue.py", "dispatch_queue_pop"),
+    ("close_old_connections", "django/db/__init__.py", "close_old_connections"),
     ("rq: execute_job (everything for one job)", "clicktoagent/dispatch/workers.py", "execute_job"),
     ("rq: perform_job", "rq/worker/base.py", "perform_job"),
     ("the task: call_attempt_send", "clicktoagent/dispatch/services.py", "call_attempt_send"),
@@ -54,10 +59,17 @@ AREAS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--rq", action="store_true", help="profile an RQ worker instead")
     args = parser.parse_args()
     header = machine()
     with emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
         _, env = setup(base_url)
+        if not args.rq:
+            from django.conf import settings
+
+            # This process queues the attempts as the web processes would.
+            env = {**env, "CLICKTOAGENT_DISPATCH_QUEUE": "redis"}
+            settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "DISPATCH_QUEUE": env["REDIS_URL"]}
         import redis
 
         from clicktoagent.models import CallAttempt
@@ -70,10 +82,12 @@ def main() -> None:
                 queue_id="12345", agent_id="98765", phone_to_call=f"3125{i:06d}", source="command"
             )
         out = Path(tmp) / "worker.prof"
+        worker = ("clicktoagent_dispatcher", "--burst")
         subprocess.run(
             [
                 *(PYTHON, "-m", "cProfile", "-o", str(out)),
-                *("manage.py", "rqworker", "--burst", "default"),
+                "manage.py",
+                *(("rqworker", "--burst", "default") if args.rq else worker),
             ],
             cwd=ROOT,
             env=env,
@@ -83,14 +97,18 @@ def main() -> None:
         )
         placed = CallAttempt.objects.filter(status="placed").count()
         stats = pstats.Stats(str(out))
+        if os.environ.get("BENCH_KEEP_PROFILE"):
+            stats.dump_stats(os.environ["BENCH_KEEP_PROFILE"])
     rows = area_rows(stats, AREAS, args.jobs)
     write_section(
         "profile-worker",
         "\n".join(
             [
-                "## Profile of one dispatch job in an app worker (bench/profile_worker.py)",
+                "## Profile of one attempt in an app worker (bench/profile_worker.py)",
                 "",
-                f"Machine: {header}. `manage.py rqworker --burst` under cProfile (which slows "
+                f"Machine: {header}. `manage.py "
+                f"{'rqworker --burst' if args.rq else 'clicktoagent_dispatcher --burst'}` "
+                "under cProfile (which slows "
                 f"Python code down) over {args.jobs} queued attempts ({placed} placed), "
                 "PostgreSQL, Redis, emulator without latency. Per job:",
                 "",

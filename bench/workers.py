@@ -1,15 +1,17 @@
 """Dispatch workers: one app worker against the limit worker, and scaling with latency.
 
     python bench/workers.py [--attempts 600]            # throughput: app vs limit
-    python bench/workers.py --scaling [--latency 0.2]   # 1, 4 and 8 app workers
+    python bench/workers.py --scaling [--latency 0.2]   # 1, 4 and 8 dispatchers
 
-The app's workers are ``manage.py rqworker`` processes (clicktoagent.dispatch.workers.Worker)
-on Redis database 8 and a PostgreSQL database of their own; the limit worker
-(bench/limit/worker.py) pops ids from Redis database 9 and works on its own table. The
-attempts are made and queued first, with the queue suspended, so the clock only runs
-while every worker is up; throughput is taken from the attempts' own timestamps: the
-attempts finished between the 10th and the 90th percentile of finish times, over that
-time (start-up and the last stragglers excluded). Targets: app ≥ 0.5 x limit; with the
+The app's workers are ``manage.py clicktoagent_dispatcher`` processes (the Redis
+dispatch queue) and, for comparison, ``manage.py rqworker`` processes
+(clicktoagent.dispatch.workers.Worker), on Redis database 8 and a PostgreSQL database of
+their own; the limit worker (bench/limit/worker.py) pops ids from Redis database 9 and
+works on its own table. The attempts are made first and their ids pushed (or the RQ
+queue resumed) once every worker is up, so the clock only runs while they all are;
+throughput is taken from the attempts' own timestamps: the attempts finished between
+the 10th and the 90th percentile of finish times, over that time (start-up and the last
+stragglers excluded). Targets: app ≥ 0.5 x limit; with the
 emulator answering after 200 ms, 4 workers ≥ 3 x one worker and 8 ≥ 6 x.
 """
 
@@ -66,15 +68,18 @@ def app_workers(
     env: dict[str, str],
     count: int,
     attempts: int,
-    worker_class: str | None = None,
     fields: dict[str, Any] | None = None,
+    dispatcher: bool = False,
 ) -> dict[str, Any]:
     """Queue ``attempts`` attempts (with ``fields`` besides queue, agent and number),
-    run ``count`` app workers; their figures."""
+    run ``count`` app workers: ``manage.py rqworker`` processes, or
+    with ``dispatcher`` ``manage.py clicktoagent_dispatcher`` processes on the Redis
+    dispatch queue; their figures."""
     import redis
     from rq import Worker
     from rq.suspension import resume, suspend
 
+    from clicktoagent.dispatch.redis_queue import KEY
     from clicktoagent.models import CallAttempt
     from clicktoagent.services import call_attempt_create
 
@@ -82,20 +87,25 @@ def app_workers(
     queue.flushdb()
     CallAttempt.objects.all().delete()
     suspend(queue)
-    for i in range(attempts):
+    ids = [
         call_attempt_create(
             queue_id="12345",
             agent_id="98765",
             phone_to_call=f"3122{i:06d}",
             source="command",
+            dispatch=not dispatcher,
             **(fields or {}),
-        )
+        ).pk
+        for i in range(attempts)
+    ]
+    if dispatcher:
+        env = {**env, "CLICKTOAGENT_DISPATCH_QUEUE": "redis"}
+        command = ["clicktoagent_dispatcher"]
+    else:
+        command = ["rqworker", "--with-scheduler", "default"]
     procs = [
         subprocess.Popen(
-            [
-                *(PYTHON, "manage.py", "rqworker", "--with-scheduler", "default"),
-                *(("--worker-class", worker_class) if worker_class else ()),
-            ],
+            [PYTHON, "manage.py", *command],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -104,10 +114,16 @@ def app_workers(
         for _ in range(count)
     ]
     try:
-        pids = {p.pid for p in procs}
-        wait(lambda: pids <= {w.pid for w in Worker.all(connection=queue)}, 120, "workers")
-        started = time.monotonic()
-        resume(queue)
+        if dispatcher:
+            # Every dispatcher is up once each waits in a blocking pop.
+            wait(lambda: blocked_pops(queue) >= count, 120, "dispatchers")
+            started = time.monotonic()
+            queue.lpush(KEY.format(queue="default", part="ready"), *ids)
+        else:
+            pids = {p.pid for p in procs}
+            wait(lambda: pids <= {w.pid for w in Worker.all(connection=queue)}, 120, "workers")
+            started = time.monotonic()
+            resume(queue)
         wait(
             lambda: not CallAttempt.objects.filter(status__in=["pending", "dispatching"]).exists(),
             600,
@@ -128,6 +144,11 @@ def app_workers(
         "per_second": attempts / elapsed,
         "steady_per_second": steady_rate(finished),
     }
+
+
+def blocked_pops(client: Any) -> int:
+    """How many clients of this Redis wait in BRPOP."""
+    return sum(c.get("cmd") == "brpop" for c in client.client_list())
 
 
 def limit_worker(database_url: str, base_url: str, attempts: int) -> dict[str, Any]:
@@ -213,21 +234,20 @@ def throughput(attempts: int) -> None:
     header = machine()
     with emulator() as base_url:
         database_url, env = setup(base_url)
-        app = app_workers(env, 1, attempts)
-        # rq's forking worker, as the app's was before: a work horse and a database
-        # connection per job.
-        forking = app_workers(env, 1, max(50, attempts // 3), worker_class="rq.worker.Worker")
+        app = app_workers(env, 1, attempts, dispatcher=True)
+        rq = app_workers(env, 1, attempts)
         limit = limit_worker(database_url, base_url, attempts)
-    log(part="workers", app=app, forking=forking, limit=limit)
+    log(part="workers", app=app, rq=rq, limit=limit)
     ratio = app["steady_per_second"] / limit["steady_per_second"]
+    rq_ratio = rq["steady_per_second"] / limit["steady_per_second"]
     write_summary(
         "workers",
         [
             (
                 "3. One worker's dispatch throughput",
-                f"app {app['steady_per_second']:.1f}/s, limit "
-                f"{limit['steady_per_second']:.1f}/s: **{ratio:.2f}** (rq's forking "
-                f"worker, as before: {forking['steady_per_second']:.1f}/s)",
+                f"dispatcher {app['steady_per_second']:.1f}/s, limit "
+                f"{limit['steady_per_second']:.1f}/s: **{ratio:.2f}** (the RQ worker: "
+                f"{rq['steady_per_second']:.1f}/s, {rq_ratio:.2f})",
                 "≥ 0.5",
                 verdict(ratio, 0.5),
             )
@@ -241,19 +261,20 @@ def throughput(attempts: int) -> None:
                 "",
                 f"Machine: {header}.",
                 "",
-                "One app worker (`manage.py rqworker`, clicktoagent.dispatch.workers.Worker: "
-                "no fork per job, persistent database connection) against the limit worker "
-                "(bench/limit/worker.py: Redis BRPOP, claim UPDATE, pooled GET, lxml parse, "
-                "UPDATE), both on PostgreSQL, same emulator (no latency).",
+                "One dispatcher (`manage.py clicktoagent_dispatcher`: attempt ids on a Redis "
+                "list, a plain loop, persistent database connection with health checks) and "
+                "one RQ worker (`manage.py rqworker`, clicktoagent.dispatch.workers.Worker: "
+                "rq's SimpleWorker running django-tasks-rq jobs, no fork per job) against the "
+                "limit worker (bench/limit/worker.py: Redis BRPOP, claim UPDATE, pooled GET, "
+                "lxml parse, UPDATE), all on PostgreSQL, same emulator (no latency).",
                 "",
                 *HEAD,
-                row("app", app),
-                row("app on rq's forking Worker (before)", forking),
+                row("app: dispatcher", app),
+                row("app: RQ worker", rq),
                 row("limit", limit),
                 "",
-                f"**Ratio app / limit (p10-p90 rates): {ratio:.2f}** — target 0.5: "
-                f"{verdict(ratio, 0.5)}. The same app on rq's forking worker: "
-                f"{forking['steady_per_second'] / limit['steady_per_second']:.2f}.",
+                f"**Ratio dispatcher / limit (p10-p90 rates): {ratio:.2f}** — target 0.5: "
+                f"{verdict(ratio, 0.5)}. The RQ worker: {rq_ratio:.2f}.",
             ]
         ),
     )
@@ -265,7 +286,7 @@ def scaling(latency: float, per_worker: int) -> None:
     with emulator(latency=latency) as base_url:
         _, env = setup(base_url)
         for count in (1, 4, 8):
-            result = app_workers(env, count, per_worker * count)
+            result = app_workers(env, count, per_worker * count, dispatcher=True)
             log(part="scaling", latency=latency, **result)
             results.append(result)
     one = results[0]["steady_per_second"]
@@ -298,8 +319,10 @@ def scaling(latency: float, per_worker: int) -> None:
                 "",
                 f"Machine: {header}.",
                 "",
-                f"The emulator answers every request after {latency * 1000:.0f} ms "
-                f"(`--latency`); {per_worker} attempts per worker; PostgreSQL, Redis.",
+                f"Dispatchers (`manage.py clicktoagent_dispatcher`, what the README has "
+                f"people run for calls); the emulator answers every request after "
+                f"{latency * 1000:.0f} ms (`--latency`); {per_worker} attempts per worker; "
+                "PostgreSQL, Redis.",
                 "",
                 *HEAD,
                 *lines,

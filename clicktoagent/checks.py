@@ -121,6 +121,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="clicktoagent.E011",
             )
         )
+    queue = app_settings.DISPATCH_QUEUE
+    if queue and (
+        not isinstance(queue, str) or not queue.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        messages.append(
+            Error(
+                "CLICKTOAGENT['DISPATCH_QUEUE'] must be None (a dispatch task per attempt "
+                "on TASK_BACKEND) or a Redis URL (redis://, rediss:// or unix://).",
+                hint="CLICKTOAGENT_DISPATCH_QUEUE=redis in the demo project uses REDIS_URL.",
+                id="clicktoagent.E012",
+            )
+        )
     return messages
 
 

@@ -53,6 +53,11 @@ DEFAULTS: dict[str, Any] = {
     # Task backend alias and queue used for dispatch.
     "TASK_BACKEND": "default",
     "TASK_QUEUE_NAME": "default",
+    # Where attempts wait for a dispatcher (``manage.py clicktoagent_dispatcher``): a Redis
+    # URL ("redis://127.0.0.1:6379/0") puts their ids on a Redis list of their own
+    # (deferred ones in a sorted set by due time); None: the dispatch task of
+    # TASK_BACKEND. Other tasks (callbacks, CRM write-backs) stay on TASK_BACKEND.
+    "DISPATCH_QUEUE": None,
     # Shared state of all workers (circuit breaker, request cap, and throttle counts when
     # it is Redis or Memcached): a Django cache alias. Use a cache every worker reaches
     # (Redis); a process-local cache shares nothing.

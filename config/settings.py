@@ -157,6 +157,18 @@ elif TASKS_BACKEND == "rq":
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be 'immediate' or 'rq', got {TASKS_BACKEND!r}.")
 
+# Calls wait for `make dispatcher` processes on a Redis list of their own instead of as
+# RQ jobs (docs/scale.md): "redis" (REDIS_URL's Redis) or a redis:// URL; empty: a task
+# per call on TASKS_BACKEND. Other tasks (callbacks, CRM write-backs) stay on TASKS_BACKEND.
+_dispatch_queue = env.str("CLICKTOAGENT_DISPATCH_QUEUE", default="").strip()
+if _dispatch_queue.lower() == "redis":
+    _dispatch_queue = REDIS_URL or "redis://127.0.0.1:6379/0"
+elif _dispatch_queue and not _dispatch_queue.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        "CLICKTOAGENT_DISPATCH_QUEUE must be empty, 'redis' (REDIS_URL's Redis) or a "
+        f"redis:// URL, got {_dispatch_queue[:20]!r}."
+    )
+
 # Shared state of the workers (circuit breaker, request cap, throttle counts). Without
 # REDIS_URL the cache is local to each process, so each process has its own breaker and
 # cap; throttle counts are then kept in the database, shared all the same.
@@ -208,6 +220,7 @@ CLICKTOAGENT = {
     "CIRCUIT_BREAKER_THRESHOLD": env.int("CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD", default=5),
     "CIRCUIT_BREAKER_COOLDOWN": env.float("CLICKTOAGENT_CIRCUIT_BREAKER_COOLDOWN", default=30.0),
     "RATE_LIMIT_PER_MINUTE": env.int("CLICKTOAGENT_RATE_LIMIT_PER_MINUTE", default=0),
+    "DISPATCH_QUEUE": _dispatch_queue or None,
     "RECONCILE_PENDING_AFTER": env.float("CLICKTOAGENT_RECONCILE_PENDING_AFTER", default=60.0),
     "RECONCILE_DISPATCHING_MARGIN": env.float(
         "CLICKTOAGENT_RECONCILE_DISPATCHING_MARGIN", default=30.0

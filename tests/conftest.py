@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -20,6 +21,8 @@ SANDBOX_ACCOUNT = ROOT / "fixtures" / "sandbox_account.json"
 ACCESS_KEY = "sandbox-access-key"
 SECRET_ACCESS_KEY = "sandbox-secret-access-key"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The Redis database of the tests that need one (queues, shared cache); flushed by them.
+REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -152,3 +155,37 @@ def _safe_calling_rules(
     app_settings.reload()
     yield
     app_settings.reload()
+
+
+def redis_or_skip(url: str, *, needed_for: str = "") -> Any:
+    """A client of the Redis database ``url``, emptied; skips (fails under CI=true)
+    when that Redis does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"needs Redis at {url}{needed_for}")
+    client.flushdb()
+    return client
+
+
+@contextlib.contextmanager
+def emptied_redis(url: str) -> Iterator[Any]:
+    """:func:`redis_or_skip`, emptied again afterwards (if that Redis still answers)."""
+    import redis
+
+    client = redis_or_skip(url)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            client.flushdb()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    """A client of :data:`REDIS_URL`, whose database is emptied before and after."""
+    with emptied_redis(REDIS_URL) as client:
+        yield client

@@ -15,10 +15,10 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from ..dispatch.outcome import call_attempt_block
-from ..dispatch.retry import backend_can_defer
 from ..dispatch.tasks import (
     call_attempt_dispatch_claimed,
     call_attempt_enqueue,
+    dispatch_can_defer,
     dispatch_inline_claim,
 )
 from ..exceptions import IdempotencyConflictError, InvalidTransitionError, UnconfirmedRetryError
@@ -118,7 +118,7 @@ def call_attempt_get_or_create(
                 call_attempt_block(attempt, error=decision.error)
             elif claim is not None:
                 transaction.on_commit(lambda: call_attempt_dispatch_claimed(attempt))
-            elif dispatch and (decision.run_after is None or backend_can_defer()):
+            elif dispatch and (decision.run_after is None or dispatch_can_defer()):
                 pk, run_after = attempt.pk, decision.run_after
                 transaction.on_commit(
                     lambda: call_attempt_enqueue(attempt_id=pk, run_after=run_after)

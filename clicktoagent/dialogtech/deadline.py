@@ -2,7 +2,8 @@
 
 requests (and urllib3 under it) only time each socket operation, so a server that sends
 one byte a second holds a request forever. :class:`Deadline` arms a timer for the whole
-request; when it fires, it shuts the request's socket down, which ends whatever read or
+request (one clock thread serves every timer of the process); when it fires, it shuts
+the request's socket down, which ends whatever read or
 write is blocked on it (connect, TLS handshake, waiting for the status line, reading the
 body). :class:`DeadlineAdapter` mounts connections that report their sockets to the
 deadline active in the current thread, and that check it, and the caller's last-moment
@@ -14,8 +15,12 @@ connections are mounted the same way (:func:`pool_classes`).
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -34,11 +39,69 @@ class SendRefused(Exception):
     """The caller's ``may_send`` check said no, right before the request was written."""
 
 
+class _Clock:
+    """One thread per process that runs each timer's expiry when it falls due, instead
+    of a thread started per request. A timer that is done is cancelled by emptying its
+    entry, which the thread then skips."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._ready = threading.Condition()
+        self._due: list[list[Any]] = []  # heap of [when, sequence, timer or None]
+        self._count = itertools.count()
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, timer: SocketTimer) -> list[Any]:
+        """Call ``timer._expire()`` at ``when`` (``time.monotonic()``); the entry to
+        :meth:`cancel`."""
+        entry = [when, next(self._count), timer]
+        with self._ready:
+            heapq.heappush(self._due, entry)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="clicktoagent-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0] is entry:
+                self._ready.notify()  # earlier than what the thread waits for
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._ready:
+            entry[2] = None
+            self._cancelled += 1
+            if self._cancelled > 1000 and self._cancelled * 2 > len(self._due):
+                # Mostly finished requests: keep only the live timers.
+                self._due = [e for e in self._due if e[2] is not None]
+                heapq.heapify(self._due)
+                self._cancelled = 0
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._ready.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, timer = heapq.heappop(self._due)
+                if timer is None:
+                    self._cancelled -= 1
+                    continue
+            timer._expire()
+
+
+_clock = _Clock()
+# A child process has no clock thread (and perhaps a lock held at the fork): a new clock.
+os.register_at_fork(after_in_child=_clock._reset)
+
+
 class SocketTimer:
     """Shuts down every socket it watches once ``seconds`` have passed since it was entered.
 
     Shutting a socket down ends whatever read or write is blocked on it, however slowly the
-    other side trickles bytes. ``expired`` says whether the time ran out.
+    other side trickles bytes. ``expired`` says whether the time ran out. The expiry runs
+    in one thread shared by every timer of the process.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -47,11 +110,9 @@ class SocketTimer:
         self._lock = threading.Lock()
         self._done = False
         self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> Self:
-        self._timer.start()
+        self._entry = _clock.add(time.monotonic() + self.seconds, self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -59,7 +120,7 @@ class SocketTimer:
             # After this no shutdown can reach a socket that went back to the pool.
             self._done = True
             watched, self._sockets = self._sockets, []
-        self._timer.cancel()
+        _clock.cancel(self._entry)
         self._release(watched)
 
     def watch(self, sock: socket.socket) -> bool:

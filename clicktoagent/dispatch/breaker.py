@@ -7,6 +7,7 @@ Its state lives in the cache of ``hold.py`` and fails open (see there).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -23,6 +24,14 @@ CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
 UNAVAILABLE = "unavailable"
+
+
+class _Seen(threading.local):
+    # Whether this thread's last circuit_hold found nothing to reset.
+    clean = False
+
+
+_seen = _Seen()
 
 
 def _probe_seconds() -> float:
@@ -58,18 +67,40 @@ def circuit_info() -> dict[str, Any]:
     return info
 
 
+def circuit_closed() -> bool:
+    """Whether the breaker is closed, asked without side effects (a closed breaker lets
+    every request go: :func:`circuit_hold` would answer None and change nothing). True
+    when the breaker is off; False when the cache cannot be read (ask
+    :func:`circuit_hold`)."""
+    _seen.clean = False
+    if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
+        return True
+    try:
+        values = shared_cache().get_many([OPEN_UNTIL_KEY, FAILURES_KEY])
+    except Exception:
+        return False
+    if OPEN_UNTIL_KEY in values:
+        return False
+    _seen.clean = not values.get(FAILURES_KEY)
+    return True
+
+
 def circuit_hold() -> Hold | None:
     """None when a request may go now; otherwise a :class:`Hold`.
 
     When the cool-down is over exactly one worker wins the probe (an atomic
     ``cache.add``); the others keep waiting until the probe has answered.
     """
+    _seen.clean = False
     if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
         return None
     try:
         cache = shared_cache()
-        open_until = cache.get(OPEN_UNTIL_KEY)
+        values = cache.get_many([OPEN_UNTIL_KEY, FAILURES_KEY])
+        open_until = values.get(OPEN_UNTIL_KEY)
         if open_until is None:
+            # Nothing to reset after this request if it reaches DialogTech.
+            _seen.clean = not values.get(FAILURES_KEY)
             return None
         now = time.time()
         if now < float(open_until):
@@ -109,8 +140,15 @@ def circuit_record_not_sent() -> None:
 
 
 def circuit_record_reached() -> None:
-    """DialogTech answered (or at least received the request): close the breaker."""
-    if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0:
+    """DialogTech answered (or at least received the request): close the breaker.
+
+    Skipped (no cache round trip) when the :func:`circuit_hold` that let this request go,
+    in this thread, found the breaker closed with no failure counted: the usual case.
+    A failure counted by another worker in the meantime then stays counted, one more of
+    the approximations of counting without locks.
+    """
+    clean, _seen.clean = _seen.clean, False
+    if int(app_settings.CIRCUIT_BREAKER_THRESHOLD) <= 0 or clean:
         return
     try:
         cache = shared_cache()

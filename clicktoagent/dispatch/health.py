@@ -21,6 +21,7 @@ from ..conf import app_settings
 from ..models import CallAttempt
 from ..taskcompat import task_backends
 from . import breaker
+from .redis_queue import dispatch_queue_depth, dispatch_queue_on
 
 logger = logging.getLogger("clicktoagent")
 
@@ -68,6 +69,17 @@ def _task_backend() -> dict[str, Any]:
     return info
 
 
+def _dispatch_queue() -> dict[str, Any] | None:
+    """The Redis dispatch queue's depth, when attempts go through it (``DISPATCH_QUEUE``)."""
+    if not dispatch_queue_on():
+        return None
+    try:
+        return {"status": OK, **dispatch_queue_depth()}
+    except Exception as err:
+        logger.warning("health: the dispatch queue is unreachable (%s)", type(err).__name__)
+        return {"status": ERROR, "error": type(err).__name__}
+
+
 def _oldest_pending_age() -> float | None:
     created = (
         CallAttempt.objects.filter(status=CallAttempt.Status.PENDING)
@@ -84,12 +96,15 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     """Whether calls can go out, and the details behind the answer."""
     database = _database()
     tasks = _task_backend()
+    queue = _dispatch_queue()
     circuit = breaker.circuit_info()
     problems: list[str] = []
     if database["status"] != OK:
         problems.append("database unreachable")
     if tasks["status"] != OK:
         problems.append("task queue unreachable")
+    if queue is not None and queue["status"] != OK:
+        problems.append("dispatch queue unreachable")
     if circuit["state"] == breaker.OPEN:
         problems.append("circuit breaker open: DialogTech could not be reached")
     age = None
@@ -103,6 +118,7 @@ def health_report() -> tuple[bool, dict[str, Any]]:
         "problems": problems,
         "database": database,
         "task_backend": tasks,
+        **({"dispatch_queue": queue} if queue is not None else {}),
         "circuit_breaker": circuit,
         "oldest_pending_age_seconds": age,
     }

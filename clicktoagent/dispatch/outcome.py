@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import CallAttempt
 from ..signals import call_attempt_finished
+from .claim import ANSWERABLE, call_attempt_update_answerable
 
 logger = logging.getLogger("clicktoagent")
 
@@ -44,9 +45,16 @@ def call_attempt_finish(
     """
     fields = {"status": status, "finished_at": finished_at or timezone.now(), **values}
     with transaction.atomic() if _copies_to_contact(attempt) else nullcontext():
-        updated = CallAttempt.objects.filter(where, pk=attempt.pk).update(
-            next_try_at=None, **fields
-        )
+        if where is ANSWERABLE:
+            updated = call_attempt_update_answerable(
+                attempt.pk,
+                {"next_try_at": None, **fields},
+                using=router.db_for_write(CallAttempt, instance=attempt),
+            )
+        else:
+            updated = CallAttempt.objects.filter(where, pk=attempt.pk).update(
+                next_try_at=None, **fields
+            )
         if updated:
             # The row now holds exactly these values: no need to read it again.
             for name, value in {"next_try_at": None, **fields}.items():

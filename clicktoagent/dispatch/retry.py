@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -50,8 +50,22 @@ def task_enqueue(
         queue_name=app_settings.TASK_QUEUE_NAME,
         run_after=run_after,
     )
+    enqueue_or_leave_pending(
+        lambda: queued.enqueue(**kwargs), what=what, logger=logger, extra=extra
+    )
+
+
+def enqueue_or_leave_pending(
+    enqueue: Callable[[], object],
+    *,
+    what: str,
+    logger: logging.Logger,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Run ``enqueue``; a failure to queue is logged and leaves the row ``pending`` for
+    ``clicktoagent_reconcile``."""
     try:
-        queued.enqueue(**kwargs)
+        enqueue()
     except Exception as err:
         logger.warning(
             "could not queue %s (%s); it stays pending for the reconciler",

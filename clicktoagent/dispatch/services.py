@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import router
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from ..exceptions import (
 from ..models import CallAttempt
 from ..policy.checks import call_check_for
 from . import breaker, rate_limit
+from .claim import ANSWERABLE, call_attempt_claim_and_read, claim_and_read_supported
 from .hold import Hold
 from .outcome import call_attempt_block, call_attempt_finish
 from .retry import backoff
@@ -33,8 +35,6 @@ from .retry import backoff
 logger = logging.getLogger("clicktoagent")
 
 Status = CallAttempt.Status
-# An answer that arrives after the reconciler gave up on the attempt still wins.
-ANSWERABLE = Q(status__in=[Status.DISPATCHING, Status.UNKNOWN], sid="")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,17 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     reached it and gave no usable answer ends ``unknown``. While the circuit breaker is
     open, or the per-minute request cap is used up, the attempt is not claimed: it
     stays ``pending`` with ``next_try_at`` set.
+
+    When nothing has to be checked before the claim (no safe-calling rules, no request
+    cap, the breaker closed) the claim and the read are one statement on PostgreSQL;
+    an attempt that statement did not claim is read and handled as below.
     """
+    if _nothing_to_check_before_the_claim():
+        read = call_attempt_claim_and_read(
+            attempt_id, now=timezone.now(), using=router.db_for_write(CallAttempt)
+        )
+        if read is not None:
+            return call_attempt_send_claimed(read)
     attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
     if attempt.status != Status.PENDING:
         # Checked before the breaker so a duplicate task never uses up the probe.
@@ -83,6 +93,20 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     attempt.status, attempt.dispatched_at, attempt.next_try_at = Status.DISPATCHING, now, None
     attempt.tries += 1
     return call_attempt_send_claimed(attempt)
+
+
+def _nothing_to_check_before_the_claim() -> bool:
+    """Whether the claim may come first, in the same statement as the read: no
+    safe-calling rule to check again, no request cap to count, the circuit breaker
+    closed (each would need the attempt, or change something, before the claim), and a
+    database that claims and reads at once. Otherwise the attempt is read, checked, then
+    claimed."""
+    return (
+        not app_settings.SAFE_CALLING_RULES
+        and int(app_settings.RATE_LIMIT_PER_MINUTE) <= 0
+        and claim_and_read_supported(router.db_for_write(CallAttempt))
+        and breaker.circuit_closed()
+    )
 
 
 def _dispatch_hold() -> Hold | None:

@@ -158,10 +158,11 @@ def test_debug_page_masks_database_and_redis_urls(tasks_backend: str) -> None:
         DATABASE_URL="postgres://u:s3cretpw@db.example.com/db",
         REDIS_URL="redis://:r3dispw@127.0.0.1:6379/14",
         DIALOGTECH_BASE_URL="https://dialogtech-user:d1alogpw@secure.dialogtech.com/ibp_api.php",
+        CLICKTOAGENT_DISPATCH_QUEUE="redis://:d1spatchpw@127.0.0.1:6379/15",
     )
     page = result.stdout
     assert "RuntimeError" in page and "Request information" in page, result.stderr
-    for secret in ("s3cretpw", "r3dispw", "d1alogpw"):
+    for secret in ("s3cretpw", "r3dispw", "d1alogpw", "d1spatchpw"):
         assert secret not in page
     assert "db.example.com" in page  # the host still helps debugging
 
@@ -207,3 +208,39 @@ def check_ids() -> set[str]:
 def test_plain_http_base_url_warns_unless_loopback(settings, base_url: str, warned: bool) -> None:
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "BASE_URL": base_url}
     assert ("clicktoagent.W002" in check_ids()) is warned
+
+
+PRINT_DISPATCH_QUEUE = (
+    "from django.conf import settings; print(settings.CLICKTOAGENT['DISPATCH_QUEUE'])"
+)
+
+
+# CLICKTOAGENT_DISPATCH_QUEUE and REDIS_URL -> CLICKTOAGENT["DISPATCH_QUEUE"].
+DISPATCH_QUEUE_FROM_ENV = {
+    ("", "redis://127.0.0.1:6399/3"): "None",
+    ("redis", "redis://127.0.0.1:6399/3"): "redis://127.0.0.1:6399/3",
+    ("redis", ""): "redis://127.0.0.1:6379/0",
+    ("rediss://queue.internal:6380/1", ""): "rediss://queue.internal:6380/1",
+}
+
+
+@pytest.mark.parametrize("variables", list(DISPATCH_QUEUE_FROM_ENV))
+def test_dispatch_queue_comes_from_the_environment(variables: tuple[str, str]) -> None:
+    queue, redis_url = variables
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        PRINT_DISPATCH_QUEUE,
+        CLICKTOAGENT_DISPATCH_QUEUE=queue,
+        REDIS_URL=redis_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == DISPATCH_QUEUE_FROM_ENV[variables]
+
+
+def test_a_dispatch_queue_that_is_not_redis_stops_the_start() -> None:
+    result = run_manage("check", CLICKTOAGENT_DISPATCH_QUEUE="amqp://u:pw@mq.internal/")
+    assert result.returncode != 0
+    assert "CLICKTOAGENT_DISPATCH_QUEUE must be empty, 'redis'" in result.stderr

@@ -22,7 +22,7 @@ from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
 from clicktoagent.services import call_attempt_create, call_attempt_dispatch
-from tests.conftest import ROOT, skip_or_fail
+from tests.conftest import ROOT, redis_or_skip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,14 +105,8 @@ def test_a_backend_that_defers_gets_the_retry_with_run_after(
 def rq_queue(settings: Any) -> Iterator[Any]:
     """The RQ backend on Redis, as ``TASKS_BACKEND=rq`` configures it."""
     import django_rq
-    import redis
 
-    client = redis.Redis.from_url(RQ_REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"needs Redis at {RQ_REDIS_URL} (TEST_REDIS_URL)")
-    client.flushdb()
+    client = redis_or_skip(RQ_REDIS_URL, needed_for=" (TEST_REDIS_URL)")
     settings.TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": ["default"]}}
     settings.RQ_QUEUES = {"default": {"URL": RQ_REDIS_URL}}
     settings.RQ = {"JOB_CLASS": taskcompat.RQ_JOB_CLASS}

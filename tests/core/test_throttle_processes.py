@@ -26,7 +26,7 @@ import requests
 from django.db import connection
 
 from clicktoagent.dialogtech.sandbox import SandboxServer
-from tests.conftest import ACCESS_KEY, ROOT, SECRET_ACCESS_KEY, skip_or_fail
+from tests.conftest import ACCESS_KEY, ROOT, SECRET_ACCESS_KEY, emptied_redis
 
 from .test_throttles import TEST_REDIS_URL
 
@@ -158,17 +158,8 @@ def demo_env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
 
 @pytest.fixture
 def redis_db() -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"needs Redis at {TEST_REDIS_URL}")
-    client.flushdb()
-    yield client
-    with contextlib.suppress(redis.exceptions.ConnectionError):
-        client.flushdb()
+    with emptied_redis(TEST_REDIS_URL) as client:
+        yield client
 
 
 def _hammer(url: str) -> Counter[int]:

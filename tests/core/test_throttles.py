@@ -22,7 +22,7 @@ from clicktoagent.throttles import (
     throttle_purge_expired,
     throttle_store,
 )
-from tests.conftest import ROOT, skip_or_fail
+from tests.conftest import ROOT, redis_or_skip
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 FIVE_PER_MINUTE = Rate(limit=5, period=60, text="5/minute")
@@ -128,14 +128,7 @@ def test_concurrent_hits_on_postgresql_never_lose_a_count() -> None:
 @pytest.fixture
 def redis_cache(settings: Any) -> Iterator[Any]:
     """Django's Redis cache on the test database 13, as the shared cache."""
-    import redis
-
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"needs Redis at {TEST_REDIS_URL}")
-    client.flushdb()
+    client = redis_or_skip(TEST_REDIS_URL)
     settings.CACHES = {
         **settings.CACHES,
         "throttles": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -163,6 +164,26 @@ def test_a_fast_answer_is_not_disturbed_by_the_deadline(
     for _ in range(3):  # also over a reused connection
         assert client.click_to_agent(REQUEST).ok
     assert len(server.requests()) == 3
+
+
+def test_deadlines_share_one_clock_thread_and_a_later_short_one_still_fires(
+    server: SandboxServer, client: DialogTechClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_timer(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a timer thread was started for one request")
+
+    monkeypatch.setattr(threading, "Timer", no_timer)
+    for _ in range(20):
+        assert client.click_to_agent(REQUEST).ok
+    clocks = [t for t in threading.enumerate() if t.name == "clicktoagent-deadlines"]
+    assert len(clocks) == 1
+    # A deadline shorter than those already waiting (20 s) wakes the clock in time.
+    short = make_client(server.url, connect_timeout=0.5, read_timeout=20.0, total_timeout=0.5)
+    server.add_fault("read_timeout", seconds=5.0)
+    started = time.monotonic()
+    with pytest.raises(MaybeSentError, match=r"within the total timeout of 0\.5 s"):
+        short.click_to_agent(REQUEST)
+    assert time.monotonic() - started < 3
 
 
 def test_request_withdrawn_right_before_sending_is_never_sent(server: SandboxServer) -> None:

@@ -94,6 +94,25 @@ def test_half_open_admits_exactly_one_probe(settings: Any) -> None:
     assert breaker.circuit_hold() is None
 
 
+def test_a_success_resets_counted_failures_and_costs_nothing_when_none_were(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(settings, CIRCUIT_BREAKER_THRESHOLD=3)
+    breaker.circuit_record_not_sent()
+    assert breaker.circuit_hold() is None
+    breaker.circuit_record_reached()  # a failure was counted: reset
+    assert caches["default"].get(breaker.FAILURES_KEY) is None
+
+    assert breaker.circuit_hold() is None  # nothing counted now
+    used: list[str] = []
+    real = breaker.shared_cache
+    monkeypatch.setattr(breaker, "shared_cache", lambda: used.append("cache") or real())
+    breaker.circuit_record_reached()
+    assert used == []  # no cache round trip after a clean hold
+    breaker.circuit_record_reached()  # without a hold before it: asks the cache
+    assert used == ["cache"]
+
+
 def test_breaker_set_to_zero_is_off(settings: Any) -> None:
     configure(settings, CIRCUIT_BREAKER_THRESHOLD=0)
     for _ in range(10):

@@ -1,9 +1,10 @@
-"""Real RQ worker processes, Redis and PostgreSQL, and a DialogTech emulator they all hit.
+"""Real RQ worker (or dispatcher) processes, Redis and PostgreSQL, and a DialogTech
+emulator they all hit.
 
 The test process and the workers share pytest-django's PostgreSQL test database (the
 workers get its name through ``DATABASE_URL``), Redis database 5 (queue, scheduler,
-circuit breaker and request cap) and one :class:`SandboxServer` on a fixed port, which
-a test may stop and start again to refuse connections.
+dispatch queue, circuit breaker and request cap) and one :class:`SandboxServer` on a
+fixed port, which a test may stop and start again to refuse connections.
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ from django.db import connection
 from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt
-from tests.conftest import ACCESS_KEY, ROOT, SANDBOX_ACCOUNT, SECRET_ACCESS_KEY, skip_or_fail
+from tests.conftest import (
+    ACCESS_KEY,
+    REDIS_URL,
+    ROOT,
+    SANDBOX_ACCOUNT,
+    SECRET_ACCESS_KEY,
+    skip_or_fail,
+)
 
-REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/5")
 QUEUE = "default"
 FINISHED = {CallAttempt.Status.PLACED, CallAttempt.Status.FAILED, CallAttempt.Status.UNKNOWN}
 
@@ -94,6 +101,8 @@ class Sandbox:
 class Workers:
     """``manage.py rqworker`` processes, as `make worker` starts them."""
 
+    command = ["rqworker", "--with-scheduler", QUEUE]
+
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_dir = log_dir
@@ -104,7 +113,7 @@ class Workers:
         for _ in range(count):
             log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
             proc = subprocess.Popen(
-                [sys.executable, "manage.py", "rqworker", "--with-scheduler", QUEUE],
+                [sys.executable, "manage.py", *self.command],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -192,6 +201,18 @@ class Workers:
         )
 
 
+class Dispatchers(Workers):
+    """``manage.py clicktoagent_dispatcher`` processes, as `make dispatcher` starts them
+    (calls on the Redis dispatch queue; no other task runs in them)."""
+
+    command = ["clicktoagent_dispatcher"]
+
+    def _all_registered(self) -> bool:
+        """every live dispatcher has started its loop"""
+        started = self.logs()
+        return all(f"dispatcher {p.pid} started" in started for p in self.alive())
+
+
 def _database_url() -> str:
     s = connection.settings_dict
     user = quote(s.get("USER") or "postgres")
@@ -199,21 +220,6 @@ def _database_url() -> str:
     host = s.get("HOST") or "127.0.0.1"
     port = s.get("PORT") or 5432
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
-
-
-@pytest.fixture
-def redis_client() -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"needs Redis at {REDIS_URL}")
-    client.flushdb()
-    yield client
-    with contextlib.suppress(redis.exceptions.ConnectionError):
-        client.flushdb()
 
 
 @pytest.fixture
@@ -233,9 +239,12 @@ def scale(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[dict[str, Any]]:
-    """The scale-out setup: RQ backend and Redis cache here, and a way to start workers."""
+    """The scale-out setup: RQ backend and Redis cache here, and a way to start workers:
+    RQ workers, or with ``indirect`` parameter ``"dispatcher"`` dispatchers, with the
+    calls on the Redis dispatch queue (``DISPATCH_QUEUE``) here and in them."""
     if connection.vendor != "postgresql":
         skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    dispatcher = getattr(request, "param", "rq") == "dispatcher"
     settings.TASKS = {"default": {"BACKEND": taskcompat.RQ_BACKEND, "QUEUES": [QUEUE]}}
     settings.RQ_QUEUES = {QUEUE: {"URL": REDIS_URL}}
     settings.RQ = {"JOB_CLASS": taskcompat.RQ_JOB_CLASS}
@@ -253,6 +262,7 @@ def scale(
         "MAX_TRIES": MAX_TRIES,
         "CIRCUIT_BREAKER_THRESHOLD": BREAKER_THRESHOLD,
         "CIRCUIT_BREAKER_COOLDOWN": BREAKER_COOLDOWN,
+        "DISPATCH_QUEUE": REDIS_URL if dispatcher else None,
     }
     env = {
         **os.environ,
@@ -272,8 +282,9 @@ def scale(
         "CLICKTOAGENT_CIRCUIT_BREAKER_THRESHOLD": str(BREAKER_THRESHOLD),
         "CLICKTOAGENT_CIRCUIT_BREAKER_COOLDOWN": str(BREAKER_COOLDOWN),
         "LOG_FORMAT": "json",
+        "CLICKTOAGENT_DISPATCH_QUEUE": REDIS_URL if dispatcher else "",
     }
-    workers = Workers(env, tmp_path)
+    workers = (Dispatchers if dispatcher else Workers)(env, tmp_path)
     try:
         yield {"workers": workers, "sandbox": scale_sandbox, "env": env, "redis": redis_client}
     finally:

@@ -1,4 +1,6 @@
-"""Scale-out under faults: RQ worker processes, Redis, PostgreSQL and the emulator.
+"""Scale-out under faults: RQ worker processes, Redis, PostgreSQL and the emulator; the
+tests marked ``BOTH`` run again with dispatchers (``manage.py clicktoagent_dispatcher``)
+taking the calls from the Redis dispatch queue.
 
 Every scenario checks the two promises: no attempt is lost (each ends placed, failed
 or unknown within a bound) and no contact is dialled twice (the emulator saw each
@@ -25,8 +27,9 @@ from django.test import Client
 from django.utils import timezone
 
 from clicktoagent.dispatch import breaker
+from clicktoagent.dispatch.redis_queue import dispatch_queue_pop
 from clicktoagent.models import CallAttempt
-from clicktoagent.services import call_attempt_get_or_create
+from clicktoagent.services import call_attempt_enqueue, call_attempt_get_or_create
 from tests.conftest import ROOT, SECRET_ACCESS_KEY
 from tests.scale.conftest import (
     BREAKER_THRESHOLD,
@@ -40,6 +43,11 @@ from tests.scale.conftest import (
 pytestmark = [pytest.mark.scale, pytest.mark.postgres]
 
 Status = CallAttempt.Status
+# RQ workers, then dispatchers: the same scenario and the same promises for both.
+BOTH = pytest.mark.parametrize("scale", ["rq", "dispatcher"], indirect=True)
+# What only the Redis dispatch queue can do wrong: an id popped and lost, a dispatcher
+# stopped at once.
+DISPATCHER_ONLY = pytest.mark.parametrize("scale", ["dispatcher"], indirect=True)
 NOT_PROCESSED = {"http_503", "http_429"}
 
 
@@ -61,6 +69,7 @@ def reached(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in requests if r["fault"] not in NOT_PROCESSED]
 
 
+@BOTH
 def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
     sandbox = scale["sandbox"]
     # The outage below must not exhaust anybody's tries: only the breaker holds them.
@@ -159,14 +168,13 @@ def test_500_attempts_with_faults_end_once_each(scale: dict[str, Any]) -> None:
     assert placed and {"attempt_id", "sid", "tries", "duration_ms"} <= set(placed[0])
 
 
-def test_worker_killed_mid_call_ends_unknown_and_is_never_redialled(
-    scale: dict[str, Any], settings: Any
-) -> None:
-    sandbox = scale["sandbox"]
-    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "RECONCILE_DISPATCHING_MARGIN": 1.0}
+def call_in_flight(
+    scale: dict[str, Any], phone: str, *, seconds: float
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start one worker and create an attempt whose call the emulator holds ``seconds``;
+    the worker and the attempt's id, once the worker has claimed it."""
     (worker,) = scale["workers"].start(1)
-    phone = number(1)
-    sandbox.add_fault("latency", seconds=3, phone_to_call=phone)
+    scale["sandbox"].add_fault("latency", seconds=seconds, phone_to_call=phone)
     pk = create(phone)
 
     def dispatching() -> bool:
@@ -174,18 +182,21 @@ def test_worker_killed_mid_call_ends_unknown_and_is_never_redialled(
         return statuses([pk])[pk] == Status.DISPATCHING
 
     wait_for(dispatching, timeout=20, interval=0.05)
-    time.sleep(0.5)  # the request is on the wire; the emulator answers after 3 s
-    # The worker runs the call itself: no work horse is forked per job.
-    assert scale["workers"].horses(worker) == []
-    # The machine dies: the worker and its scheduler, without warning.
-    scale["workers"].kill(worker)
+    return worker, pk
 
+
+def lost_mid_call_ends_unknown_once(scale: dict[str, Any], settings: Any, pk: int) -> None:
+    """The worker of ``pk`` was lost mid-call: the reconciler (with a margin of 1 s)
+    leaves the attempt alone while its call may be in flight, then ends it unknown; a
+    fresh worker and more reconciler runs never dial it again."""
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "RECONCILE_DISPATCHING_MARGIN": 1.0}
     # Too early: the call may still be in flight, so the reconciler leaves it alone.
     call_command("clicktoagent_reconcile", verbosity=0)
     assert statuses([pk])[pk] == Status.DISPATCHING
 
     attempt = CallAttempt.objects.get(pk=pk)
     assert attempt.dispatched_at is not None
+    phone = attempt.phone_to_call
     wait_seconds = 1.0 + READ_TIMEOUT + 1.0 + 0.5
     time.sleep(max(0.0, wait_seconds - (timezone.now() - attempt.dispatched_at).total_seconds()))
     call_command("clicktoagent_reconcile", verbosity=0)
@@ -200,21 +211,27 @@ def test_worker_killed_mid_call_ends_unknown_and_is_never_redialled(
     attempt.refresh_from_db()
     assert attempt.status == Status.UNKNOWN
     assert attempt.tries == 1
-    assert len(sandbox.requests_for(phone)) == 1  # the emulator placed it once (late)
+    assert len(scale["sandbox"].requests_for(phone)) == 1  # placed once (late)
 
 
+@BOTH
+def test_worker_killed_mid_call_ends_unknown_and_is_never_redialled(
+    scale: dict[str, Any], settings: Any
+) -> None:
+    worker, pk = call_in_flight(scale, number(1), seconds=3)
+    time.sleep(0.5)  # the request is on the wire; the emulator answers after 3 s
+    # The worker runs the call itself: no work horse is forked per job.
+    assert scale["workers"].horses(worker) == []
+    # The machine dies: the worker and its scheduler, without warning.
+    scale["workers"].kill(worker)
+    lost_mid_call_ends_unknown_once(scale, settings, pk)
+
+
+@BOTH
 def test_sigterm_lets_the_call_in_flight_finish(scale: dict[str, Any]) -> None:
     sandbox = scale["sandbox"]
-    (worker,) = scale["workers"].start(1)
     phone = number(2)
-    sandbox.add_fault("latency", seconds=1.0, phone_to_call=phone)
-    pk = create(phone)
-
-    def dispatching() -> bool:
-        """the attempt to be claimed"""
-        return statuses([pk])[pk] == Status.DISPATCHING
-
-    wait_for(dispatching, timeout=20, interval=0.05)
+    worker, pk = call_in_flight(scale, phone, seconds=1.0)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     attempt = CallAttempt.objects.get(pk=pk)
@@ -254,6 +271,7 @@ def _start_redis() -> None:
     wait_for(_redis_up, timeout=20)
 
 
+@BOTH
 def test_redis_restart_loses_no_attempt(scale: dict[str, Any]) -> None:
     if urlsplit(REDIS_URL).hostname not in ("127.0.0.1", "localhost"):
         pytest.skip("stops and starts a Redis on this machine (127.0.0.1) only")
@@ -301,6 +319,7 @@ def test_redis_restart_loses_no_attempt(scale: dict[str, Any]) -> None:
         assert len(sandbox.requests_for(number(100 + i))) == 1
 
 
+@BOTH
 def test_50_concurrent_requests_with_one_idempotency_key_make_one_call(
     scale: dict[str, Any],
 ) -> None:
@@ -346,6 +365,7 @@ def test_50_concurrent_requests_with_one_idempotency_key_make_one_call(
     assert len(sandbox.requests_for(phone)) == 1
 
 
+@BOTH
 def test_circuit_breaker_opens_while_dialogtech_is_unreachable_then_closes(
     scale: dict[str, Any], settings: Any
 ) -> None:
@@ -390,6 +410,7 @@ def test_circuit_breaker_opens_while_dialogtech_is_unreachable_then_closes(
     assert response.status_code == 200, response.json()
 
 
+@BOTH
 def test_request_cap_is_shared_by_all_workers(scale: dict[str, Any]) -> None:
     sandbox = scale["sandbox"]
     cap = 3
@@ -428,6 +449,7 @@ def _backends(application_name: str) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
+@BOTH
 def test_worker_runs_jobs_in_one_process_on_one_database_connection(
     scale: dict[str, Any],
 ) -> None:
@@ -482,3 +504,48 @@ def test_job_timeout_interrupts_a_hung_call_and_the_worker_goes_on(
     time.sleep(7)  # the emulator answers the hung request late; nothing is retried
     assert len(sandbox.requests_for(hung)) == 1
     assert CallAttempt.objects.get(pk=first).tries == 1
+
+
+@BOTH
+def test_an_attempt_queued_many_times_is_dialled_once(scale: dict[str, Any]) -> None:
+    sandbox = scale["sandbox"]
+    ids = [create(number(600 + i)) for i in range(5)]
+    for pk in ids:
+        for _ in range(10):
+            call_attempt_enqueue(attempt_id=pk)
+    scale["workers"].start(2)
+    wait_for(all_finished(ids), timeout=60)
+    time.sleep(READ_TIMEOUT)
+    assert set(statuses(ids).values()) == {Status.PLACED}
+    for i, attempt in enumerate(CallAttempt.objects.filter(pk__in=ids).order_by("pk")):
+        assert attempt.tries == 1
+        assert len(sandbox.requests_for(number(600 + i))) == 1
+
+
+@DISPATCHER_ONLY
+def test_an_id_popped_and_lost_is_queued_again_by_the_reconciler(scale: dict[str, Any]) -> None:
+    sandbox = scale["sandbox"]
+    pk = create(number(700))
+    # A dispatcher pops it and is killed before its claim: the id is gone from Redis.
+    assert dispatch_queue_pop() == pk
+    scale["workers"].start(1)
+    time.sleep(1.0)
+    assert statuses([pk])[pk] == Status.PENDING
+    call_command("clicktoagent_reconcile", pending_after=0, verbosity=0)
+    wait_for(all_finished([pk]), timeout=20, interval=0.05)
+    assert statuses([pk])[pk] == Status.PLACED
+    assert len(sandbox.requests_for(number(700))) == 1
+
+
+@DISPATCHER_ONLY
+def test_a_second_sigterm_stops_at_once_and_the_call_ends_unknown(
+    scale: dict[str, Any], settings: Any
+) -> None:
+    dispatcher, pk = call_in_flight(scale, number(701), seconds=3)
+    for pause in (0.3, 0.2):
+        time.sleep(pause)
+        dispatcher.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert dispatcher.wait(timeout=10) != 0
+    assert time.monotonic() - started < 1.5  # it did not wait for the answer (3 s)
+    lost_mid_call_ends_unknown_once(scale, settings, pk)
