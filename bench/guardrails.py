@@ -17,11 +17,12 @@ the other parts (safe-calling rules off, no CRM write-back) and "guardrails on":
   emulator's process (``clicktoagent_sandbox --crm``; ``contact_ref`` hubspot:contact:501).
 
 The API runs as in bench/api.py (SQLite on a RAM disk, immediate backend: the check, the
-call and the write-back inside the request), the worker as in bench/workers.py (RQ,
-PostgreSQL: the check again right before sending, the write-back as a job of its own on
-the same queue), webhooks as in bench/webhooks.py (RQ, PostgreSQL, no worker). Then, on
-PostgreSQL, the SQL of one guarded create is captured and the do-not-call lookup and the
-daily-cap count are explained (``EXPLAIN``). "Hold" is read here as guarded ≥ 0.9 x plain.
+call and the write-back inside the request), the worker as in bench/workers.py (one
+dispatcher, PostgreSQL: the check again right before sending; each write-back is an RQ
+job that no worker runs here), webhooks as in bench/webhooks.py (RQ, PostgreSQL, no
+worker). Then, on PostgreSQL, the SQL of one guarded create is captured and the
+do-not-call lookup and the daily-cap count are explained (``EXPLAIN``). "Hold" is read
+here as guarded ≥ 0.9 x plain.
 """
 
 from __future__ import annotations
@@ -210,7 +211,9 @@ def main() -> None:
             agent, _ = Agent.objects.get_or_create(agent_id="98765", defaults={"name": "Dana"})
             agent.queues.add(queue)
             for side in SIDES:
-                workers[side] = app_workers(envs[side], 1, args.attempts, fields=GUARDED_FIELDS)
+                workers[side] = app_workers(
+                    envs[side], 1, args.attempts, fields=GUARDED_FIELDS, dispatcher=True
+                )
                 workers[side]["writebacks"] = dict(
                     CrmWriteback.objects.values_list("status").annotate(Count("id")).order_by()
                 )
@@ -330,10 +333,11 @@ def main() -> None:
                 "",
                 f"**Guardrails on / plain: {ratios['api']:.2f}** — {verdict(ratios['api'], HOLD)}.",
                 "",
-                "**One worker** (as bench/workers.py: one `manage.py rqworker`, PostgreSQL, "
-                "RQ; with the guardrails the rules are checked again right before sending "
-                "and each write-back is a job of its own on the same queue; write-backs "
-                "counted when the last attempt finished).",
+                "**One worker** (as bench/workers.py: one `manage.py clicktoagent_dispatcher`, "
+                "PostgreSQL; with the guardrails the rules are checked again right before "
+                "sending, so the attempt is read, checked and then claimed, and each "
+                "write-back is an RQ job that no worker runs here; write-backs counted when "
+                "the last attempt finished).",
                 "",
                 HEAD[0] + " write-backs by status |",
                 HEAD[1] + " --- |",

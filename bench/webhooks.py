@@ -3,9 +3,11 @@
     python bench/webhooks.py [--requests 600] [--clients 4]
 
 The app (RQ task backend: verify the signature, store the event, create the attempt,
-queue its dispatch on Redis; no worker runs) and the limit view (bench/limit/views.py:
-one INSERT, one Redis LPUSH), both behind gunicorn (2 sync workers) on one PostgreSQL
-database. The deliveries are signed before the clock starts. Target: app ≥ 0.5 x limit.
+queue its dispatch on Redis; no worker runs), the app again with the dispatch queue
+(``CLICKTOAGENT_DISPATCH_QUEUE=redis``: the dispatch is one LPUSH for a dispatcher, not
+an RQ job) and the limit view (bench/limit/views.py: one INSERT, one Redis LPUSH), each
+behind gunicorn (2 sync workers) on one PostgreSQL database. The deliveries are signed
+before the clock starts. Target: app ≥ 0.5 x limit.
 """
 
 from __future__ import annotations
@@ -82,15 +84,21 @@ def main() -> None:
     }
     for db in (REDIS_APP_DB, REDIS_LIMIT_DB):
         redis.Redis.from_url(redis_url(db)).flushdb()
+    queue = {**app, "CLICKTOAGENT_DISPATCH_QUEUE": "redis"}
     results = {
         "app": run("config.wsgi:application", app, args.requests, args.clients),
+        "app, dispatch queue": run("config.wsgi:application", queue, args.requests, args.clients),
         "limit": run("bench.limit.wsgi:application", limit, args.requests, args.clients),
     }
-    queued = redis.Redis.from_url(redis_url(REDIS_APP_DB)).llen("rq:queue:default")
+    app_redis = redis.Redis.from_url(redis_url(REDIS_APP_DB))
+    queued = app_redis.llen("rq:queue:default")
+    pushed = app_redis.llen("clicktoagent:dispatch:default:ready")
     for db in (REDIS_APP_DB, REDIS_LIMIT_DB):
         redis.Redis.from_url(redis_url(db)).flushdb()
 
     ratio = results["app"].rate / results["limit"].rate
+    queue_rate = results["app, dispatch queue"].rate
+    queue_ratio = queue_rate / results["limit"].rate
     for name, result in results.items():
         result.log("webhooks", side=name)
     rows = [result.row(name) for name, result in results.items()]
@@ -103,7 +111,13 @@ def main() -> None:
                 f"app {app_rate:.1f}/s, limit {limit_rate:.1f}/s: **{ratio:.2f}**",
                 "≥ 0.5",
                 verdict(ratio, 0.5),
-            )
+            ),
+            (
+                "5. Webhook ingest, dispatch queue (CLICKTOAGENT_DISPATCH_QUEUE)",
+                f"app {queue_rate:.1f}/s, limit {limit_rate:.1f}/s: **{queue_ratio:.2f}**",
+                "≥ 0.5",
+                verdict(queue_ratio, 0.5),
+            ),
         ],
     )
     write_section(
@@ -115,7 +129,8 @@ def main() -> None:
                 f"Machine: {header}.",
                 "",
                 "Signed Standard Webhooks deliveries to `POST /clicktoagent/webhooks/generic/` "
-                f"(RQ backend, no worker running: {queued} dispatch jobs were left queued), "
+                f"(RQ backend, no worker running: {queued} dispatch jobs were left queued; "
+                f"with the dispatch queue, {pushed} ids), "
                 "gunicorn 2 sync workers, PostgreSQL, "
                 f"{args.clients} concurrent clients; the limit view does one INSERT and one "
                 f"Redis LPUSH. After a warm-up of {WARMUP} deliveries each.",
@@ -124,7 +139,8 @@ def main() -> None:
                 "| --- | ---: | --- | ---: | ---: | ---: |",
                 *rows,
                 "",
-                f"**Ratio app / limit: {ratio:.2f}** — target 0.5: {verdict(ratio, 0.5)}.",
+                f"**Ratio app / limit: {ratio:.2f}** — target 0.5: {verdict(ratio, 0.5)}; "
+                f"with the dispatch queue **{queue_ratio:.2f}**.",
             ]
         ),
     )
