@@ -1,26 +1,40 @@
 """Where one attempt spends its time in an app worker.
 
-    python bench/profile_worker.py [--jobs 300] [--rq]
+    python bench/profile_worker.py [--jobs 300] [--rq] [--guardrails]
 
 Queues ``--jobs`` attempts (PostgreSQL, Redis database 8) on the Redis dispatch queue,
 then runs ``manage.py clicktoagent_dispatcher --burst`` under cProfile until the queue
 is empty, against the emulator in its own process; with ``--rq``, RQ jobs and
-``manage.py rqworker --burst`` instead. Writes bench/results/profile-worker.md.
+``manage.py rqworker --burst`` instead. With ``--guardrails`` every guardrail is on, as
+in bench/guardrails.py (the five rules, a daily cap for every number, CRM write-back to
+the HubSpot stand-in; no do-not-call entries are added) and the profile is written to
+bench/results/profile-worker-guardrails.md instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pstats
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PYTHON, ROOT, emulator, machine, write_section
+from bench.common import (
+    GUARDED_FIELDS,
+    PYTHON,
+    ROOT,
+    emulator,
+    emulator_and_hubspot,
+    guardrails_env,
+    machine,
+    write_section,
+)
 from bench.profiling import area_rows
 from bench.workers import setup
 
@@ -42,6 +56,8 @@ AREAS = [
         "_still_ours_to_send",
     ),
     ("outcome recording", "clicktoagent/dispatch/outcome.py", "call_attempt_finish"),
+    ("safe-calling rules (call_check)", "clicktoagent/policy/checks.py", "call_check"),
+    ("CRM write-back: row and its task", "clicktoagent/crm/services.py", "crm_writeback_schedule"),
     ("circuit breaker: circuit_hold", "clicktoagent/dispatch/breaker.py", "circuit_hold"),
     (
         "circuit breaker: record_reached",
@@ -60,10 +76,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--rq", action="store_true", help="profile an RQ worker instead")
+    parser.add_argument("--guardrails", action="store_true", help="with every guardrail on")
     args = parser.parse_args()
     header = machine()
-    with emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
+    fields: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        if args.guardrails:
+            base_url, crm = stack.enter_context(emulator_and_hubspot())
+            fields = GUARDED_FIELDS
+        else:
+            base_url = stack.enter_context(emulator())
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         _, env = setup(base_url)
+        if args.guardrails:
+            env = {**env, **guardrails_env(crm)}  # for the dispatcher
         if not args.rq:
             from django.conf import settings
 
@@ -79,7 +105,11 @@ def main() -> None:
         CallAttempt.objects.all().delete()
         for i in range(args.jobs):
             call_attempt_create(
-                queue_id="12345", agent_id="98765", phone_to_call=f"3125{i:06d}", source="command"
+                queue_id="12345",
+                agent_id="98765",
+                phone_to_call=f"3125{i:06d}",
+                source="command",
+                **fields,
             )
         out = Path(tmp) / "worker.prof"
         worker = ("clicktoagent_dispatcher", "--burst")
@@ -100,11 +130,13 @@ def main() -> None:
         if os.environ.get("BENCH_KEEP_PROFILE"):
             stats.dump_stats(os.environ["BENCH_KEEP_PROFILE"])
     rows = area_rows(stats, AREAS, args.jobs)
+    part = "profile-worker-guardrails" if args.guardrails else "profile-worker"
+    guarded = ", every guardrail on" if args.guardrails else ""
     write_section(
-        "profile-worker",
+        part,
         "\n".join(
             [
-                "## Profile of one attempt in an app worker (bench/profile_worker.py)",
+                f"## Profile of one attempt in an app worker{guarded} (bench/profile_worker.py)",
                 "",
                 f"Machine: {header}. `manage.py "
                 f"{'rqworker --burst' if args.rq else 'clicktoagent_dispatcher --burst'}` "

@@ -21,6 +21,7 @@ PARTS = [
     "guardrails",
     "profile",
     "profile-worker",
+    "profile-worker-guardrails",
 ]
 
 

@@ -23,7 +23,9 @@ for part in $parts; do
   echo "== $part (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   t0=$(date +%s)
   case $part in
-    profile) "$PY" bench/profiling.py && "$PY" bench/profile_worker.py ;;
+    profile)
+      "$PY" bench/profiling.py && "$PY" bench/profile_worker.py
+      "$PY" bench/profile_worker.py --guardrails ;;
     api) "$PY" bench/api.py ;;
     workers) "$PY" bench/workers.py --attempts "${BENCH_WORKER_ATTEMPTS:-400}" ;;
     scaling) "$PY" bench/workers.py --scaling --per-worker "${BENCH_SCALING_PER_WORKER:-30}" ;;

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
+from django.db import IntegrityError, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ from ..conf import app_settings
 from ..dispatch.retry import backend_can_defer, backoff, rows_won, task_enqueue
 from ..exceptions import InvalidTransitionError
 from ..models import CallAttempt, CrmProvider, CrmUserMapping, CrmWriteback
-from ..taskcompat import task
+from ..taskcompat import runs_immediately, task
 from .client import (
     CallActivity,
     CrmClient,
@@ -100,19 +101,19 @@ def crm_writeback_schedule(*, attempt: CallAttempt) -> CrmWriteback | None:
     else:
         assert record is not None
         object_type, object_id = record.object_type, record.object_id
-    writeback, created = CrmWriteback.objects.get_or_create(
-        attempt=attempt,
-        defaults={
-            "provider": provider,
-            "object_type": object_type,
-            "object_id": object_id,
-            "status": Status.FAILED if problem else Status.PENDING,
-            "last_error": problem,
-            "next_try_at": None if problem else timezone.now(),
-        },
+    writeback = _create_once(
+        CrmWriteback(
+            attempt=attempt,
+            provider=provider,
+            object_type=object_type,
+            object_id=object_id,
+            status=Status.FAILED if problem else Status.PENDING,
+            last_error=problem,
+            next_try_at=None if problem else timezone.now(),
+        )
     )
-    if not created:
-        return writeback
+    if writeback is None:
+        return CrmWriteback.objects.get(attempt=attempt)
     if problem:
         logger.warning("CRM write-back of call attempt %s failed: %s", attempt.pk, problem)
         return writeback
@@ -123,7 +124,25 @@ def crm_writeback_schedule(*, attempt: CallAttempt) -> CrmWriteback | None:
         writeback.contact_ref,
     )
     _enqueue(writeback_id=writeback.pk)
-    writeback.refresh_from_db()
+    if runs_immediately(app_settings.TASK_BACKEND):
+        writeback.refresh_from_db()  # the write-back ran inside _enqueue
+    return writeback
+
+
+def _create_once(writeback: CrmWriteback) -> CrmWriteback | None:
+    """Insert the attempt's write-back row; None when it has one already (a second finish
+    of the attempt, or the same signal received twice, at once or later). Most finishes
+    are first finishes, so the insert comes first, with no read before it. In a
+    transaction of its own (a savepoint inside the caller's): a refused insert leaves
+    the caller's transaction usable, and SQLite makes concurrent writers wait."""
+    using = router.db_for_write(CrmWriteback)
+    try:
+        with transaction.atomic(using=using):
+            writeback.save(force_insert=True, using=using)
+    except IntegrityError:
+        if CrmWriteback.objects.using(using).filter(attempt_id=writeback.attempt_id).exists():
+            return None
+        raise
     return writeback
 
 

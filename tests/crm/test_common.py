@@ -175,6 +175,24 @@ def test_a_hanging_crm_holds_the_webhook_response_only_for_the_timeout(crm, demo
 # -- exactly one activity under concurrency --------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
+def test_scheduling_a_write_back_is_one_insert_and_its_task(
+    crm, demo_data, settings, django_assert_num_queries
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
+    attempt = call_attempt_dispatch(attempt_id=place("hubspot:contact:501").pk)
+    CrmWriteback.objects.all().delete()
+    task_backends["default"].clear()
+    # The INSERT in its transaction: no read before it, none after.
+    with django_assert_num_queries(3):
+        writeback = crm_writeback_schedule(attempt=attempt)
+    assert writeback is not None and writeback.status == Status.PENDING
+    assert [r.task.name for r in task_backends["default"].results] == ["write_back_call_attempt"]
+    # Again (a second finish): the row is found, nothing else is queued.
+    assert crm_writeback_schedule(attempt=attempt) == writeback
+    assert len(task_backends["default"].results) == 1
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_finishes_and_tasks_make_one_activity(crm, demo_data, settings) -> None:
