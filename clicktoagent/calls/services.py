@@ -42,6 +42,7 @@ def call_attempt_get_or_create(
     contact_ref: str = "",
     requested_by: AbstractBaseUser | None = None,
     idempotency_key: str | None = None,
+    new_key: bool = False,
     retry_of: CallAttempt | None = None,
     dispatch: bool = True,
     contact_region: str = "",
@@ -56,6 +57,9 @@ def call_attempt_get_or_create(
     Returns ``(attempt, created)``. With an ``idempotency_key`` already used for the
     same request, returns the first attempt and ``created=False`` (nothing is sent
     again); the same key with a different request raises ``IdempotencyConflictError``.
+    ``new_key=True`` says the caller knows no attempt can hold the key yet (a webhook
+    delivery stored in this transaction): the lookup is skipped, and the key's unique
+    constraint still decides, as it does for two requests racing with one key.
 
     The safe-calling rules (docs/safe-calling.md) decide what happens to it: sent now;
     ``pending`` with ``next_try_at`` at the next allowed moment (``outside_hours``
@@ -81,7 +85,7 @@ def call_attempt_get_or_create(
     fingerprint = call.fingerprint(contact_key=f"{contact_key}|{contact_ref}")
     key = idempotency_key or None
 
-    if key is not None:
+    if key is not None and not new_key:
         existing = _idempotent_match(key, fingerprint)
         if existing is not None:
             return existing, False

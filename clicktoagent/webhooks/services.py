@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -69,33 +69,75 @@ def webhook_delivery_receive(
     headers: dict[str, str],
     query: dict[str, str],
 ) -> WebhookOutcome:
-    """Store an authenticated delivery, then act on it unless it is a duplicate.
+    """Store an authenticated delivery and act on it, unless it is a duplicate.
 
-    The event is committed before it is processed (so it survives whatever happens
-    next), and a unique constraint on (provider, delivery_id) decides which of any
-    number of concurrent identical deliveries is the original: the others are stored
-    as duplicates and never dialled.
+    A new delivery is stored and acted on in one transaction. The event row is written
+    first and acting on it runs in a savepoint, so whatever goes wrong there leaves the
+    event stored: ``rejected`` or ``ignored`` with the reason, or ``received`` when an
+    error escapes (it is raised once the event is committed; a redelivery finishes the
+    job). A unique constraint on (provider, delivery_id) decides which of any number of
+    concurrent identical deliveries is the original: the others wait for its
+    transaction, are stored as duplicates and never dialled.
     """
     parser = get_parser(provider)
     window = parser.dedupe_window()
     now = timezone.now()
+    event = WebhookEvent(
+        provider=provider,
+        delivery_id=delivery_id,
+        received_at=now,
+        body=body,
+        headers=headers,
+        query=query,
+    )
+    stored = False
+    failure: Exception | None = None
+    try:
+        with transaction.atomic():
+            if window is not None:
+                _release_expired(provider, delivery_id, now - timedelta(seconds=window))
+            # No savepoint: a delivery id already held ends this transaction, and the
+            # general path below decides what the delivery is.
+            event.save()
+            stored = True
+            logger.info(
+                "webhook %s: stored delivery %s as event %s", provider, delivery_id, event.pk
+            )
+            try:
+                outcome = _act(event, new_keys=True)
+            except Exception as err:  # kept as received: the event is committed first
+                failure = err
+    except IntegrityError:
+        if stored:
+            raise
+        return _receive_taken(
+            provider=provider, delivery_id=delivery_id, event=event, window=window
+        )
+    if failure is not None:
+        raise failure
+    return outcome
+
+
+def _release_expired(provider: str, delivery_id: str, before: datetime) -> None:
+    """Past the dedupe window the same delivery id is a new delivery: release the old one."""
+    WebhookEvent.objects.filter(
+        provider=provider,
+        delivery_id=delivery_id,
+        holds_delivery_id=True,
+        received_at__lt=before,
+    ).update(holds_delivery_id=False)
+
+
+def _receive_taken(
+    *, provider: str, delivery_id: str, event: WebhookEvent, window: float | None
+) -> WebhookOutcome:
+    """A delivery whose id was held when it was first stored: most often a duplicate
+    (stored as one, pointing at the original); or its own delivery after all, when the
+    holder was released or rolled back meanwhile (stored, then acted on)."""
+    event.pk = None
     with transaction.atomic():
         if window is not None:
-            # Past the window the same delivery id is a new delivery: release the old one.
-            WebhookEvent.objects.filter(
-                provider=provider,
-                delivery_id=delivery_id,
-                holds_delivery_id=True,
-                received_at__lt=now - timedelta(seconds=window),
-            ).update(holds_delivery_id=False)
-        event = WebhookEvent(
-            provider=provider,
-            delivery_id=delivery_id,
-            received_at=now,
-            body=body,
-            headers=headers,
-            query=query,
-        )
+            _release_expired(provider, delivery_id, event.received_at - timedelta(seconds=window))
         try:
             with transaction.atomic():
                 event.save()
@@ -139,46 +181,52 @@ def webhook_delivery_receive(
 
 
 def webhook_event_process(*, event: WebhookEvent) -> WebhookOutcome:
-    """Turn a ``received`` event into call attempts, or record why it cannot be.
+    """Turn a stored ``received`` event into call attempts, or record why it cannot be.
 
     Safe to call concurrently: the event row is locked and only a ``received`` event
     is processed; each attempt also carries an idempotency key derived from the
     delivery, so it is created at most once.
     """
+    with transaction.atomic():
+        locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+        if locked.status != Status.RECEIVED:
+            return WebhookOutcome(event=locked, attempts=list(locked.attempts.all()))
+        return _act(locked, new_keys=False)
+
+
+def _act(event: WebhookEvent, *, new_keys: bool) -> WebhookOutcome:
+    """Create the attempts of a ``received`` event this transaction holds (locked, or
+    stored by it), in a savepoint, and mark it processed; or close it with the reason.
+    ``new_keys``: the event was stored in this transaction, so no attempt can hold its
+    calls' idempotency keys yet."""
     parser = get_parser(event.provider)
     try:
         with transaction.atomic():
-            locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
-            if locked.status != Status.RECEIVED:
-                return WebhookOutcome(event=locked, attempts=list(locked.attempts.all()))
-            calls = parser.calls(event=locked)
+            calls = parser.calls(event=event)
             attempts = [
-                _attempt_for_call(event=locked, call=call, index=index)
+                _attempt_for_call(event=event, call=call, index=index, new_key=new_keys)
                 for index, call in enumerate(calls)
             ]
-            locked.attempts.add(*attempts)
-            locked.status = Status.PROCESSED
-            locked.error = ""
-            locked.processed_at = timezone.now()
-            locked.callback_url = next((c.callback_url for c in calls if c.callback_url), "")
-            locked.save(update_fields=["status", "error", "processed_at", "callback_url"])
-    except IgnoredDeliveryError as err:
-        return _close(event, Status.IGNORED, str(err))
-    except UnusableDeliveryError as err:
-        return _close(event, Status.REJECTED, str(err))
+            event.attempts.add(*attempts)
+            event.status = Status.PROCESSED
+            event.error = ""
+            event.processed_at = timezone.now()
+            event.callback_url = next((c.callback_url for c in calls if c.callback_url), "")
+            event.save(update_fields=["status", "error", "processed_at", "callback_url"])
+    except (IgnoredDeliveryError, UnusableDeliveryError, IdempotencyConflictError) as err:
+        status = Status.IGNORED if isinstance(err, IgnoredDeliveryError) else Status.REJECTED
+        return _close(event, status, str(err))
     except ValidationError as err:
         return _close(event, Status.REJECTED, _validation_reason(err))
-    except IdempotencyConflictError as err:
-        return _close(event, Status.REJECTED, str(err))
     logger.info(
         "webhook %s: event %s processed into attempt(s) %s",
-        locked.provider,
-        locked.pk,
+        event.provider,
+        event.pk,
         ", ".join(str(a.pk) for a in attempts),
     )
-    # With the immediate task backend the calls were placed when the transaction
-    # committed, on these same attempts: they hold their current state.
-    return WebhookOutcome(event=locked, attempts=attempts)
+    # With the immediate task backend the calls are placed when the transaction
+    # commits, on these same attempts: they hold their current state.
+    return WebhookOutcome(event=event, attempts=attempts)
 
 
 def webhook_event_process_again(*, event: WebhookEvent) -> WebhookOutcome:
@@ -231,7 +279,9 @@ def webhook_idempotency_key(*, event: WebhookEvent, index: int) -> str:
     return f"webhook:{event.provider}:{delivery}:{index}"
 
 
-def _attempt_for_call(*, event: WebhookEvent, call: WebhookCall, index: int) -> CallAttempt:
+def _attempt_for_call(
+    *, event: WebhookEvent, call: WebhookCall, index: int, new_key: bool
+) -> CallAttempt:
     queue_id, agent_id = webhook_call_route(
         provider=event.provider, call=call, defaults=event.query
     )
@@ -242,6 +292,7 @@ def _attempt_for_call(*, event: WebhookEvent, call: WebhookCall, index: int) -> 
         outside_hours=call.outside_hours or None,
         source=CallAttempt.Source.WEBHOOK,
         idempotency_key=webhook_idempotency_key(event=event, index=index),
+        new_key=new_key,
     )
     return attempt
 

@@ -12,6 +12,7 @@ from django.core.checks import run_checks
 from django.db import OperationalError, connection
 from django.test import Client
 
+from clicktoagent import taskcompat
 from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import CallAttempt, CrmUserMapping, Queue, WebhookEvent
 from tests.webhooks.conftest import (
@@ -172,6 +173,72 @@ def test_event_stored_before_a_database_failure_is_finished_by_the_redelivery(
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.PROCESSED
     assert CallAttempt.objects.count() == 1
+    assert len(webhook_settings.requests()) == 1
+
+
+def test_a_new_delivery_is_stored_and_acted_on_in_one_transaction(
+    webhook_settings: SandboxServer, demo_data, settings, django_assert_num_queries
+) -> None:
+    # The failed-authentication count (one read), BEGIN, the event's INSERT, the
+    # savepoint acting on it, queue+agent+membership, the attempt's INSERT in its own
+    # savepoint, the link, the event marked processed, COMMIT: no lock and no read of
+    # the event, and no idempotency lookup (its key is new). The call is only queued.
+    body = json_body(CALL)
+    headers = generic_headers(body, msg_id="msg_one_transaction")
+    settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}  # only queued
+    with django_assert_num_queries(12, exact=True) as captured:
+        response = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert response.status_code == 200, response.content
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert not any("FOR UPDATE" in q for q in sql)
+    assert sum(q.startswith("SELECT") and "clicktoagent_callattempt" in q for q in sql) == 0
+    assert [q.split()[0] for q in sql].count("COMMIT") == 1
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert list(event.attempts.values_list("status", flat=True)) == ["pending"]
+    assert not webhook_settings.requests()
+
+
+def test_a_new_delivery_whose_key_an_attempt_holds_dials_nothing_again(
+    webhook_settings: SandboxServer, demo_data
+) -> None:
+    # The event is deleted but its attempt kept: the redelivery is a new event, and the
+    # key's unique constraint (not a lookup) finds the attempt the delivery made before.
+    body = json_body(CALL)
+    headers = generic_headers(body, msg_id="msg_deleted_event")
+    first = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert first.status_code == 200, first.content
+    attempt_id = first.json()["attempts"][0]["id"]
+    WebhookEvent.objects.all().delete()
+
+    again = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert again.status_code == 200, again.content
+    assert again.json()["status"] == "processed"
+    assert [a["id"] for a in again.json()["attempts"]] == [attempt_id]
+    assert CallAttempt.objects.count() == 1
+    assert len(webhook_settings.requests()) == 1
+    assert list(WebhookEvent.objects.get().attempts.values_list("pk", flat=True)) == [attempt_id]
+
+
+def test_a_new_delivery_whose_key_another_request_holds_is_rejected_with_the_reason(
+    webhook_settings: SandboxServer, demo_data
+) -> None:
+    body = json_body(CALL)
+    headers = generic_headers(body, msg_id="msg_key_taken")
+    first = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    WebhookEvent.objects.all().delete()
+    # Same delivery id, another call: the key is the same, the request is not.
+    other = json_body({**CALL, "phone_to_call": "3125550199"})
+    response = post_json(
+        Client(), f"{BASE}/generic/", other, **generic_headers(other, msg_id="msg_key_taken")
+    )
+    assert response.status_code == 400, response.content
+    assert "idempotency key was already used" in response.json()["error"]
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.REJECTED
+    assert not event.attempts.exists()
+    assert CallAttempt.objects.count() == 1
+    assert first.json()["attempts"][0]["id"] == CallAttempt.objects.get().pk
     assert len(webhook_settings.requests()) == 1
 
 
