@@ -150,10 +150,10 @@ class CallAttempt(models.Model):
     record = models.PositiveSmallIntegerField(choices=Record.choices)
     warning = models.PositiveSmallIntegerField(choices=Warning.choices)
 
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
-    sid = models.CharField(max_length=64, blank=True, db_index=True)
+    # Indexed by (status, created_at) and (sid) in Meta.indexes: no pattern (LIKE) index,
+    # since every claim and answer changes status and sid and so writes every index.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    sid = models.CharField(max_length=64, blank=True)
     result = models.CharField(max_length=64, blank=True)
     result_description = models.TextField(blank=True)
     error = models.TextField(blank=True, help_text="Our own reason, when DialogTech gave none.")
@@ -163,9 +163,7 @@ class CallAttempt(models.Model):
     )
     object_id = models.CharField(max_length=64, blank=True)
     contact = GenericForeignKey("content_type", "object_id")
-    contact_ref = models.CharField(
-        max_length=255, blank=True, db_index=True, help_text="e.g. hubspot:contact:501"
-    )
+    contact_ref = models.CharField(max_length=255, blank=True, help_text="e.g. hubspot:contact:501")
 
     source = models.CharField(max_length=16, choices=Source.choices)
     requested_by = _user_link(related_name="clicktoagent_call_attempts")
@@ -239,6 +237,9 @@ class CallAttempt(models.Model):
             models.Index(fields=["content_type", "object_id"], name="clicktoagent_contact"),
             # The daily_cap rule counts a number's recent attempts.
             models.Index(fields=["phone_to_call", "created_at"], name="clicktoagent_number_recent"),
+            # Exact lookups only (the API's contact_ref filter, a call found by its sid).
+            models.Index(fields=["contact_ref"], name="clicktoagent_contact_ref"),
+            models.Index(fields=["sid"], name="clicktoagent_sid"),
         ]
 
     def __str__(self) -> str:
