@@ -153,6 +153,8 @@ elif TASKS_BACKEND == "rq":
     RQ = {
         "JOB_CLASS": taskcompat.RQ_JOB_CLASS,
         "WORKER_CLASS": "clicktoagent.dispatch.workers.Worker",
+        # Asks Redis for its version once per process, not once per task queued.
+        "QUEUE_CLASS": "clicktoagent.dispatch.workers.Queue",
     }
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be 'immediate' or 'rq', got {TASKS_BACKEND!r}.")

@@ -31,16 +31,35 @@ Maintenance is when an idle worker takes over the scheduler (which moves deferre
 to the queue) from a worker that stopped or lost Redis, so retries are never late by
 minutes. The scheduler is a forked process, so database connections are closed first:
 a child must never share the parent's database socket.
+
+:class:`Queue` (``RQ = {"QUEUE_CLASS": "clicktoagent.dispatch.workers.Queue"}``) asks
+Redis for its version once per connection pool and process. rq keeps the version on the
+Redis client, but django-rq makes a new client for every queue it hands out, so without
+it every task queued (a call, a callback, a CRM write-back) costs one more round trip.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.db import close_old_connections, connections
+from django_rq.queues import DjangoRQ
 from rq.worker import SimpleWorker
 
 MAINTENANCE_INTERVAL = 30
+
+# The Redis version per connection pool (a pool stands for one server).
+_server_versions: weakref.WeakKeyDictionary[Any, tuple[int, int, int]] = weakref.WeakKeyDictionary()
+
+
+class Queue(DjangoRQ):
+    def get_redis_server_version(self) -> tuple[int, int, int]:
+        pool = self.connection.connection_pool
+        version = _server_versions.get(pool)
+        if version is None:
+            version = _server_versions[pool] = super().get_redis_server_version()
+        return version
 
 
 class Worker(SimpleWorker):

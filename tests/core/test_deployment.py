@@ -190,6 +190,37 @@ def test_rq_queues_share_one_connection_pool_per_process() -> None:
     assert result.stdout.split() == ["True", "6390", "5"], result.stderr
 
 
+RQ_VERSION_ASKED = """
+import django_rq, redis
+asked = []
+info = redis.Redis.info
+def counted(self, *args, **kwargs):
+    asked.append(args)
+    return info(self, *args, **kwargs)
+redis.Redis.info = counted
+for _ in range(3):
+    django_rq.get_queue("default").enqueue_call(func="builtins.len", args=([],))
+queue = django_rq.get_queue("default")
+print(type(queue).__name__, queue.count, len(asked))
+"""
+
+
+def test_rq_asks_redis_for_its_version_once_per_process(redis_client) -> None:
+    # django-rq's new client per queue would drop rq's cache of the server version:
+    # one more round trip (INFO) for every task queued.
+    url = redis_client.connection_pool.connection_kwargs
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        RQ_VERSION_ASKED,
+        TASKS_BACKEND="rq",
+        REDIS_URL=f"redis://{url['host']}:{url['port']}/{url['db']}",
+    )
+    assert result.stdout.split() == ["Queue", "3", "1"], result.stderr
+
+
 def check_ids() -> set[str]:
     return {message.id for message in run_checks() if message.id}
 
