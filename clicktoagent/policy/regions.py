@@ -15,7 +15,6 @@ from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
-from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA
 
@@ -258,6 +257,10 @@ def place(phone_to_call: str) -> Place:
     if country == "ZZ":
         country = ""
     zones = tuple(z for z in phone_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE)
+    # Imported on first use: its data takes ~100 MiB, which a process that never checks
+    # a number (rules off, a worker for callbacks or write-backs, a command) never pays.
+    from phonenumbers import geocoder
+
     description = geocoder.description_for_number(number, "en") or ""
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Place(country, _subdivisions(description, country), description, zones, e164)
