@@ -58,8 +58,9 @@ def call_attempt_get_or_create(
     same request, returns the first attempt and ``created=False`` (nothing is sent
     again); the same key with a different request raises ``IdempotencyConflictError``.
     ``new_key=True`` says the caller knows no attempt can hold the key yet (a webhook
-    delivery stored in this transaction): the lookup is skipped, and the key's unique
-    constraint still decides, as it does for two requests racing with one key.
+    delivery stored in this transaction): the lookup is skipped and the attempt is
+    inserted without a savepoint; if the key's unique constraint refuses it after all,
+    the ``IntegrityError`` is raised and the caller's transaction must be rolled back.
 
     The safe-calling rules (docs/safe-calling.md) decide what happens to it: sent now;
     ``pending`` with ``next_try_at`` at the next allowed moment (``outside_hours``
@@ -104,7 +105,7 @@ def call_attempt_get_or_create(
     # The related rows are the ones just read (or the caller's): no query to check them.
     attempt.full_clean(exclude=["idempotency_key", *RELATED_FIELDS], validate_constraints=False)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=not new_key):
             decision = new_attempt_decide(call, options)
             for name, value in decision.values.items():
                 setattr(attempt, name, value)
@@ -131,7 +132,7 @@ def call_attempt_get_or_create(
             # clicktoagent_reconcile, which queues it once next_try_at has passed.
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its attempt.
-        if key is None:
+        if key is None or new_key:
             raise
         existing = _idempotent_match(key, fingerprint)
         if existing is None:

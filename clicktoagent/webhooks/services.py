@@ -71,50 +71,47 @@ def webhook_delivery_receive(
 ) -> WebhookOutcome:
     """Store an authenticated delivery and act on it, unless it is a duplicate.
 
-    A new delivery is stored and acted on in one transaction. The event row is written
-    first and acting on it runs in a savepoint, so whatever goes wrong there leaves the
-    event stored: ``rejected`` or ``ignored`` with the reason, or ``received`` when an
-    error escapes (it is raised once the event is committed; a redelivery finishes the
-    job). A unique constraint on (provider, delivery_id) decides which of any number of
-    concurrent identical deliveries is the original: the others wait for its
-    transaction, are stored as duplicates and never dialled.
+    The usual delivery (new, and callable) is stored and acted on in one transaction,
+    with no savepoint. Anything else rolls that transaction back whole and goes the
+    two-step way (:func:`_receive_in_two_steps`): the event is committed first, then
+    acted on in a savepoint, so whatever goes wrong there leaves it stored: ``rejected``
+    or ``ignored`` with the reason, or ``received`` when an error escapes (raised once
+    the event is committed; a redelivery finishes the job). A unique constraint on
+    (provider, delivery_id) decides which of any number of concurrent identical
+    deliveries is the original: the others wait for its transaction, are stored as
+    duplicates and never dialled.
     """
     parser = get_parser(provider)
     window = parser.dedupe_window()
     now = timezone.now()
-    event = WebhookEvent(
-        provider=provider,
-        delivery_id=delivery_id,
-        received_at=now,
-        body=body,
-        headers=headers,
-        query=query,
-    )
+
+    def new_event() -> WebhookEvent:
+        return WebhookEvent(
+            provider=provider,
+            delivery_id=delivery_id,
+            received_at=now,
+            body=body,
+            headers=headers,
+            query=query,
+        )
+
+    event = new_event()
     stored = False
-    failure: Exception | None = None
     try:
         with transaction.atomic():
             if window is not None:
                 _release_expired(provider, delivery_id, now - timedelta(seconds=window))
-            # No savepoint: a delivery id already held ends this transaction, and the
-            # general path below decides what the delivery is.
             event.save()
             stored = True
-            logger.info(
-                "webhook %s: stored delivery %s as event %s", provider, delivery_id, event.pk
-            )
-            try:
-                outcome = _act(event, new_keys=True)
-            except Exception as err:  # kept as received: the event is committed first
-                failure = err
-    except IntegrityError:
-        if stored:
-            raise
-        return _receive_taken(
-            provider=provider, delivery_id=delivery_id, event=event, window=window
-        )
-    if failure is not None:
-        raise failure
+            outcome = _act(event, first=True)
+    except Exception as err:
+        if not stored and not isinstance(err, IntegrityError):
+            raise  # the event could not be written (the database): the sender retries
+        # The delivery id is held (most often a duplicate), or the delivery is refused,
+        # or acting on it failed: nothing of the transaction is kept.
+        return _receive_in_two_steps(event=new_event(), window=window)
+    logger.info("webhook %s: stored delivery %s as event %s", provider, delivery_id, event.pk)
+    _log_processed(outcome)
     return outcome
 
 
@@ -128,13 +125,15 @@ def _release_expired(provider: str, delivery_id: str, before: datetime) -> None:
     ).update(holds_delivery_id=False)
 
 
-def _receive_taken(
-    *, provider: str, delivery_id: str, event: WebhookEvent, window: float | None
-) -> WebhookOutcome:
-    """A delivery whose id was held when it was first stored: most often a duplicate
-    (stored as one, pointing at the original); or its own delivery after all, when the
-    holder was released or rolled back meanwhile (stored, then acted on)."""
-    event.pk = None
+def _receive_in_two_steps(*, event: WebhookEvent, window: float | None) -> WebhookOutcome:
+    """Commit the event first, then act on it (or on its original, for a duplicate).
+
+    For a delivery whose id was held when it was first stored (stored as a duplicate,
+    pointing at the original; or as its own delivery after all, when the holder was
+    released or rolled back meanwhile), and for one that acting on in the same
+    transaction failed or refused (it is acted on again here, in a savepoint).
+    """
+    provider, delivery_id = event.provider, event.delivery_id
     with transaction.atomic():
         if window is not None:
             _release_expired(provider, delivery_id, event.received_at - timedelta(seconds=window))
@@ -191,20 +190,27 @@ def webhook_event_process(*, event: WebhookEvent) -> WebhookOutcome:
         locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
         if locked.status != Status.RECEIVED:
             return WebhookOutcome(event=locked, attempts=list(locked.attempts.all()))
-        return _act(locked, new_keys=False)
+        outcome = _act(locked, first=False)
+    _log_processed(outcome)
+    return outcome
 
 
-def _act(event: WebhookEvent, *, new_keys: bool) -> WebhookOutcome:
-    """Create the attempts of a ``received`` event this transaction holds (locked, or
-    stored by it), in a savepoint, and mark it processed; or close it with the reason.
-    ``new_keys``: the event was stored in this transaction, so no attempt can hold its
-    calls' idempotency keys yet."""
+def _act(event: WebhookEvent, *, first: bool) -> WebhookOutcome:
+    """Create the attempts of a ``received`` event this transaction holds and mark it
+    processed; or close it with the reason.
+
+    ``first``: the event was stored in this transaction, which is rolled back whole if
+    anything goes wrong here (the caller then goes the two-step way), so there is no
+    savepoint and a refused delivery raises; and no attempt can hold its calls'
+    idempotency keys yet, so they are not looked up. Otherwise (a locked event) the work
+    runs in a savepoint and a refused delivery is closed with the reason.
+    """
     parser = get_parser(event.provider)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=not first):
             calls = parser.calls(event=event)
             attempts = [
-                _attempt_for_call(event=event, call=call, index=index, new_key=new_keys)
+                _attempt_for_call(event=event, call=call, index=index, new_key=first)
                 for index, call in enumerate(calls)
             ]
             event.attempts.add(*attempts)
@@ -214,19 +220,29 @@ def _act(event: WebhookEvent, *, new_keys: bool) -> WebhookOutcome:
             event.callback_url = next((c.callback_url for c in calls if c.callback_url), "")
             event.save(update_fields=["status", "error", "processed_at", "callback_url"])
     except (IgnoredDeliveryError, UnusableDeliveryError, IdempotencyConflictError) as err:
+        if first:
+            raise
         status = Status.IGNORED if isinstance(err, IgnoredDeliveryError) else Status.REJECTED
         return _close(event, status, str(err))
     except ValidationError as err:
+        if first:
+            raise
         return _close(event, Status.REJECTED, _validation_reason(err))
-    logger.info(
-        "webhook %s: event %s processed into attempt(s) %s",
-        event.provider,
-        event.pk,
-        ", ".join(str(a.pk) for a in attempts),
-    )
     # With the immediate task backend the calls are placed when the transaction
     # commits, on these same attempts: they hold their current state.
     return WebhookOutcome(event=event, attempts=attempts)
+
+
+def _log_processed(outcome: WebhookOutcome) -> None:
+    """Once committed: which attempts a processed event made."""
+    event = outcome.event
+    if event.status == Status.PROCESSED:
+        logger.info(
+            "webhook %s: event %s processed into attempt(s) %s",
+            event.provider,
+            event.pk,
+            ", ".join(str(a.pk) for a in outcome.attempts),
+        )
 
 
 def webhook_event_process_again(*, event: WebhookEvent) -> WebhookOutcome:
