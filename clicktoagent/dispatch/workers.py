@@ -48,6 +48,8 @@ from django_rq.queues import DjangoRQ
 from rq.worker import SimpleWorker
 
 MAINTENANCE_INTERVAL = 30
+# Seconds a stopping worker waits for its pubsub thread.
+UNSUBSCRIBE_WAIT = 1.0
 
 # The Redis version per connection pool (a pool stands for one server).
 _server_versions: weakref.WeakKeyDictionary[Any, tuple[int, int, int]] = weakref.WeakKeyDictionary()
@@ -74,6 +76,27 @@ class Worker(SimpleWorker):
             super().execute_job(job, queue)
         finally:
             close_old_connections()
+
+    def unsubscribe(self) -> None:
+        # rq stops its pubsub thread with stop(), then joins it for a second. Since
+        # redis-py 8, stop() itself waits for the thread with no bound, and the thread
+        # may be inside a 60-second wait for its subscription (rq's sleep_time): a
+        # SIGTERM'd worker then lingered up to a minute after its last job. The wait is
+        # bounded here; a thread still running is a daemon and ends with the process.
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        self.log.info(
+            "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+        )
+        self.pubsub.unsubscribe()
+        try:
+            thread.stop(timeout=UNSUBSCRIBE_WAIT)
+        except TypeError:  # redis-py before 8: stop() only asks the thread to end
+            thread.stop()
+        thread.join(timeout=UNSUBSCRIBE_WAIT)
+        if not thread.is_alive():
+            self.pubsub.close()
 
     def run_maintenance_tasks(self) -> None:
         # Maintenance may fork the scheduler process (rq's RQScheduler.start).
