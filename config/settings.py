@@ -102,6 +102,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # and the new attempt are one unit (clicktoagent/policy/locks.py) and concurrent
     # requests wait for each other instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # PostgreSQL (psycopg 3): parameters bound by the server instead of merged into the
+    # SQL in Python, and a statement run twice on a connection prepared (parsed and
+    # planned once). Off (false) behind a pooler in transaction mode that cannot keep
+    # prepared statements (PgBouncer without max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=2
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

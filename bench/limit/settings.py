@@ -15,4 +15,7 @@ MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "bench.limit.views"
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # As the demo project (config/settings.py, DATABASE_PREPARED_STATEMENTS).
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 USE_TZ = True

@@ -275,3 +275,40 @@ def test_a_dispatch_queue_that_is_not_redis_stops_the_start() -> None:
     result = run_manage("check", CLICKTOAGENT_DISPATCH_QUEUE="amqp://u:pw@mq.internal/")
     assert result.returncode != 0
     assert "CLICKTOAGENT_DISPATCH_QUEUE must be empty, 'redis'" in result.stderr
+
+
+PRINT_DATABASE_OPTIONS = (
+    "from django.conf import settings; o = settings.DATABASES['default'].get('OPTIONS', {}); "
+    "print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+)
+
+
+@pytest.mark.parametrize(
+    ("database_url", "prepared", "expected"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/clicktoagent", "", "True 2"),
+        ("postgres://postgres@127.0.0.1:5432/clicktoagent", "true", "True 2"),
+        ("postgres://postgres@127.0.0.1:5432/clicktoagent", "false", "None None"),
+        ("sqlite:////tmp/clicktoagent.sqlite3", "", "None None"),
+    ],
+)
+def test_prepared_statements_on_postgresql_unless_turned_off(
+    database_url: str, prepared: str, expected: str
+) -> None:
+    env = {"DATABASE_URL": database_url}
+    if prepared:
+        env["DATABASE_PREPARED_STATEMENTS"] = prepared
+    result = run_manage("shell", "-v", "0", "-c", PRINT_DATABASE_OPTIONS, **env)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_tests_on_postgresql_bind_parameters_on_the_server() -> None:
+    # The PostgreSQL legs of CI run every test with the demo's settings: server-side
+    # binding and prepared statements included.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        assert type(cursor.cursor).__name__ == "ServerBindingCursor"
+    assert connection.connection.prepare_threshold == 2
