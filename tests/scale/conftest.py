@@ -68,14 +68,16 @@ class Sandbox:
         self.server = SandboxServer(account).start()
         self.port = self.server.port
         self.url = self.server.url
-        self._earlier: list[dict[str, Any]] = []
+        # Stopped servers: a request in flight when one stopped is logged by it after
+        # the stop (its handler thread finishes), so their logs are read when asked.
+        self._stopped: list[SandboxServer] = []
         self._faults: list[dict[str, Any]] = []
 
     def stop(self) -> None:
         """Stop listening: connections are refused until :meth:`start`."""
         self._faults = self.server.faults()
-        self._earlier.extend(self.server.requests())
         self.server.stop()
+        self._stopped.append(self.server)
 
     def start(self) -> None:
         """Listen again on the same port, with the faults still queued."""
@@ -89,7 +91,8 @@ class Sandbox:
             )
 
     def requests(self) -> list[dict[str, Any]]:
-        return self._earlier + self.server.requests()
+        earlier = [entry for server in self._stopped for entry in server.requests()]
+        return earlier + self.server.requests()
 
     def requests_for(self, phone: str) -> list[dict[str, Any]]:
         return [r for r in self.requests() if r["params"].get("phone_to_call") == phone]
