@@ -219,15 +219,10 @@ def _act(event: WebhookEvent, *, first: bool) -> WebhookOutcome:
             event.processed_at = timezone.now()
             event.callback_url = next((c.callback_url for c in calls if c.callback_url), "")
             event.save(update_fields=["status", "error", "processed_at", "callback_url"])
-    except (IgnoredDeliveryError, UnusableDeliveryError, IdempotencyConflictError) as err:
+    except REFUSED as err:
         if first:
             raise
-        status = Status.IGNORED if isinstance(err, IgnoredDeliveryError) else Status.REJECTED
-        return _close(event, status, str(err))
-    except ValidationError as err:
-        if first:
-            raise
-        return _close(event, Status.REJECTED, _validation_reason(err))
+        return _close(event, *_refusal(err))
     # With the immediate task backend the calls are placed when the transaction
     # commits, on these same attempts: they hold their current state.
     return WebhookOutcome(event=event, attempts=attempts)
@@ -261,6 +256,19 @@ def webhook_event_process_again(*, event: WebhookEvent) -> WebhookOutcome:
         )
     logger.info("webhook %s: processing event %s again", event.provider, event.pk)
     return webhook_event_process(event=event)
+
+
+# What refuses a delivery: it is closed (ignored or rejected) with the reason.
+REFUSED = (IgnoredDeliveryError, UnusableDeliveryError, IdempotencyConflictError, ValidationError)
+
+
+def _refusal(err: Exception) -> tuple[str, str]:
+    """The status and the reason a refused delivery is closed with."""
+    if isinstance(err, IgnoredDeliveryError):
+        return Status.IGNORED, str(err)
+    if isinstance(err, ValidationError):
+        return Status.REJECTED, _validation_reason(err)
+    return Status.REJECTED, str(err)
 
 
 def _close(event: WebhookEvent, status: str, reason: str) -> WebhookOutcome:
