@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from clicktoagent.models import CallAttempt
@@ -25,10 +24,6 @@ def _indexes() -> dict[str, str]:
             ["clicktoagent_callattempt"],
         )
         return dict(cursor.fetchall())
-
-
-def _plan(queryset: QuerySet[CallAttempt]) -> str:
-    return queryset.explain()
 
 
 def test_no_pattern_index_and_no_index_that_another_one_covers() -> None:
@@ -71,11 +66,13 @@ def test_the_lookups_of_the_app_use_an_index(demo_data) -> None:
         )[:1],
     }
     for index, queryset in lookups.items():
-        plan = _plan(queryset)
+        plan = queryset.explain()
         assert f"using {index}" in plan.lower().replace('"', ""), (index, plan)
-    lost = _plan(
+    lost = (
         CallAttempt.objects.filter(
             status=Status.DISPATCHING, dispatched_at__lte=now - timedelta(minutes=5)
-        ).order_by("pk")[:100]
+        )
+        .order_by("pk")[:100]
+        .explain()
     )
     assert "Seq Scan" not in lost, lost

@@ -206,10 +206,7 @@ def test_a_new_delivery_whose_key_an_attempt_holds_dials_nothing_again(
     # key's unique constraint (not a lookup) finds the attempt the delivery made before.
     body = json_body(CALL)
     headers = generic_headers(body, msg_id="msg_deleted_event")
-    first = post_json(Client(), f"{BASE}/generic/", body, **headers)
-    assert first.status_code == 200, first.content
-    attempt_id = first.json()["attempts"][0]["id"]
-    WebhookEvent.objects.all().delete()
+    attempt_id = _delivered_then_event_deleted(body, headers)
 
     again = post_json(Client(), f"{BASE}/generic/", body, **headers)
     assert again.status_code == 200, again.content
@@ -224,9 +221,7 @@ def test_a_new_delivery_whose_key_another_request_holds_is_rejected_with_the_rea
     webhook_settings: SandboxServer, demo_data
 ) -> None:
     body = json_body(CALL)
-    headers = generic_headers(body, msg_id="msg_key_taken")
-    first = post_json(Client(), f"{BASE}/generic/", body, **headers)
-    WebhookEvent.objects.all().delete()
+    attempt_id = _delivered_then_event_deleted(body, generic_headers(body, msg_id="msg_key_taken"))
     # Same delivery id, another call: the key is the same, the request is not.
     other = json_body({**CALL, "phone_to_call": "3125550199"})
     response = post_json(
@@ -238,8 +233,16 @@ def test_a_new_delivery_whose_key_another_request_holds_is_rejected_with_the_rea
     assert event.status == WebhookEvent.Status.REJECTED
     assert not event.attempts.exists()
     assert CallAttempt.objects.count() == 1
-    assert first.json()["attempts"][0]["id"] == CallAttempt.objects.get().pk
+    assert CallAttempt.objects.get().pk == attempt_id
     assert len(webhook_settings.requests()) == 1
+
+
+def _delivered_then_event_deleted(body: bytes, headers: dict[str, str]) -> int:
+    """Deliver once, then delete the stored event and keep its attempt (its id)."""
+    first = post_json(Client(), f"{BASE}/generic/", body, **headers)
+    assert first.status_code == 200, first.content
+    WebhookEvent.objects.all().delete()
+    return int(first.json()["attempts"][0]["id"])
 
 
 def test_secrets_never_stored_answered_or_logged(webhook_settings, demo_data, caplog) -> None:
