@@ -6,8 +6,11 @@ Both behind gunicorn (2 sync workers), both on SQLite in WAL mode on a RAM disk
 (``BENCH_RAM_DIR``, default /dev/shm), both against the same emulator process. The app
 runs with the immediate task backend (the call is placed inside the request) and the
 safe-calling rules off; the limit project (bench/limit/views.py) does the essential work
-only. Each is warmed up with 40 requests, then timed over ``--requests`` requests from
-``--clients`` concurrent clients. Target: app ≥ 0.7 x limit.
+only; the floor project (bench/limit/floor.py) is the demo project's stack (middleware,
+DRF, token authentication, the place_call permission) around the limit's work, what any
+DRF endpoint of this project doing that work costs at least. Each is warmed up with 40
+requests, then timed over ``--requests`` requests from ``--clients`` concurrent clients.
+Target: app ≥ 0.7 x limit.
 """
 
 from __future__ import annotations
@@ -74,6 +77,10 @@ def main() -> None:
             setup_app_database(app)
             sqlite_wal(app_db)
             create_sqlite(str(limit_db), TOKEN)
+            # The floor project uses the app's database (its users and tokens) and writes
+            # the limit's rows.
+            create_sqlite(str(app_db), TOKEN)
+            floor = {**app, "DJANGO_SETTINGS_MODULE": "bench.limit.floor_settings"}
             limit = {
                 **app,
                 "DJANGO_SETTINGS_MODULE": "bench.limit.settings",
@@ -82,6 +89,7 @@ def main() -> None:
                 "DIALOGTECH_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             }
             results["app"] = run("config.wsgi:application", app, args.requests, args.clients)
+            results["floor"] = run("config.wsgi:application", floor, args.requests, args.clients)
             results["limit"] = run(
                 "bench.limit.wsgi:application", limit, args.requests, args.clients
             )
@@ -96,12 +104,15 @@ def main() -> None:
         result.log("api", side=name)
     rows = [result.row(name) for name, result in results.items()]
     app_rate, limit_rate = results["app"].rate, results["limit"].rate
+    floor_rate = results["floor"].rate
     write_summary(
         "api",
         [
             (
                 "1. API create+dispatch, gunicorn 2 workers, SQLite on tmpfs",
-                f"app {app_rate:.1f}/s, limit {limit_rate:.1f}/s: **{ratio:.2f}**",
+                f"app {app_rate:.1f}/s, limit {limit_rate:.1f}/s: **{ratio:.2f}**; "
+                f"floor (the stack around the limit's work) {floor_rate:.1f}/s, "
+                f"{floor_rate / limit_rate:.2f} x limit; app {app_rate / floor_rate:.2f} x floor",
                 f"≥ {TARGET}",
                 verdict(ratio, TARGET),
             )
@@ -118,14 +129,18 @@ def main() -> None:
                 "`POST /clicktoagent/api/call-attempts/`, gunicorn 2 sync workers, SQLite (WAL) "
                 f"on {RAM_DIR}, immediate task backend, {args.clients} concurrent clients, one "
                 "emulator process; the limit is bench/limit/views.py (token SELECT, INSERT, "
-                "pooled GET, lxml parse, UPDATE). After a warm-up of "
+                "pooled GET, lxml parse, UPDATE); the floor is bench/limit/floor.py (the demo "
+                "project's middleware, a DRF view with its token authentication and the "
+                "place_call permission, around the limit's work). After a warm-up of "
                 f"{WARMUP} requests each.",
                 "",
                 "| side | requests | answers | seconds | requests/s | latency p50 / p95 ms |",
                 "| --- | ---: | --- | ---: | ---: | ---: |",
                 *rows,
                 "",
-                f"**Ratio app / limit: {ratio:.2f}** — target 0.7: {verdict(ratio, TARGET)}.",
+                f"**Ratio app / limit: {ratio:.2f}** — target 0.7: {verdict(ratio, TARGET)}. "
+                f"Floor / limit: {floor_rate / limit_rate:.2f}; app / floor: "
+                f"{app_rate / floor_rate:.2f}.",
             ]
         ),
     )

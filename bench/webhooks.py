@@ -5,9 +5,10 @@
 The app (RQ task backend: verify the signature, store the event, create the attempt,
 queue its dispatch on Redis; no worker runs), the app again with the dispatch queue
 (``CLICKTOAGENT_DISPATCH_QUEUE=redis``: the dispatch is one LPUSH for a dispatcher, not
-an RQ job) and the limit view (bench/limit/views.py: one INSERT, one Redis LPUSH), each
-behind gunicorn (2 sync workers) on one PostgreSQL database. The deliveries are signed
-before the clock starts. Target: app ≥ 0.5 x limit.
+an RQ job), the limit view (bench/limit/views.py: one INSERT, one Redis LPUSH) and the
+floor view (bench/limit/floor.py: the demo project's middleware and the app's signature
+check around the limit's INSERT and LPUSH), each behind gunicorn (2 sync workers) on one
+PostgreSQL database. The deliveries are signed before the clock starts. Target: app ≥ 0.5 x limit.
 """
 
 from __future__ import annotations
@@ -85,9 +86,11 @@ def main() -> None:
     for db in (REDIS_APP_DB, REDIS_LIMIT_DB):
         redis.Redis.from_url(redis_url(db)).flushdb()
     queue = {**app, "CLICKTOAGENT_DISPATCH_QUEUE": "redis"}
+    floor = {**limit, "DJANGO_SETTINGS_MODULE": "bench.limit.floor_settings"}
     results = {
         "app": run("config.wsgi:application", app, args.requests, args.clients),
         "app, dispatch queue": run("config.wsgi:application", queue, args.requests, args.clients),
+        "floor": run("config.wsgi:application", floor, args.requests, args.clients),
         "limit": run("bench.limit.wsgi:application", limit, args.requests, args.clients),
     }
     app_redis = redis.Redis.from_url(redis_url(REDIS_APP_DB))
@@ -103,12 +106,18 @@ def main() -> None:
         result.log("webhooks", side=name)
     rows = [result.row(name) for name, result in results.items()]
     app_rate, limit_rate = results["app"].rate, results["limit"].rate
+    floor_rate = results["floor"].rate
+    floor_note = (
+        f"floor (the stack and signature check around the limit's work) {floor_rate:.1f}/s, "
+        f"{floor_rate / limit_rate:.2f} x limit"
+    )
     write_summary(
         "webhooks",
         [
             (
                 "5. Webhook ingest (generic, signed, RQ backend)",
-                f"app {app_rate:.1f}/s, limit {limit_rate:.1f}/s: **{ratio:.2f}**",
+                f"app {app_rate:.1f}/s, limit {limit_rate:.1f}/s: **{ratio:.2f}**; "
+                f"{floor_note}; app {app_rate / floor_rate:.2f} x floor",
                 "≥ 0.5",
                 verdict(ratio, 0.5),
             ),
@@ -133,14 +142,17 @@ def main() -> None:
                 f"with the dispatch queue, {pushed} ids), "
                 "gunicorn 2 sync workers, PostgreSQL, "
                 f"{args.clients} concurrent clients; the limit view does one INSERT and one "
-                f"Redis LPUSH. After a warm-up of {WARMUP} deliveries each.",
+                "Redis LPUSH; the floor view (bench/limit/floor.py) is the demo project's "
+                "middleware and the app's Standard Webhooks verification around the limit's "
+                f"INSERT and LPUSH. After a warm-up of {WARMUP} deliveries each.",
                 "",
                 "| side | deliveries | answers | seconds | deliveries/s | latency p50 / p95 ms |",
                 "| --- | ---: | --- | ---: | ---: | ---: |",
                 *rows,
                 "",
                 f"**Ratio app / limit: {ratio:.2f}** — target 0.5: {verdict(ratio, 0.5)}; "
-                f"with the dispatch queue **{queue_ratio:.2f}**.",
+                f"with the dispatch queue **{queue_ratio:.2f}**. Floor / limit: "
+                f"{floor_rate / limit_rate:.2f}; app / floor: {app_rate / floor_rate:.2f}.",
             ]
         ),
     )

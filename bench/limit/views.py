@@ -55,14 +55,9 @@ def _authenticated(request: HttpRequest) -> bool:
         return cursor.fetchone() is not None
 
 
-@csrf_exempt
-def call_attempts(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponse(status=405)
-    if not _authenticated(request):
-        return JsonResponse({"detail": "Invalid token."}, status=401)
-    data = json.loads(request.body)
-    queue_id, agent_id, phone = data["queue_id"], data["agent_id"], data["phone_to_call"]
+def place_and_record(queue_id: str, agent_id: str, phone: str) -> tuple[int, str, str]:
+    """The essential work of a placed call: one INSERT, one GET, parse, one UPDATE; the
+    attempt's id, status and sid."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO limit_attempt (queue_id, agent_id, phone_to_call, status, created_at) "
@@ -79,6 +74,31 @@ def call_attempts(request: HttpRequest) -> HttpResponse:
             "WHERE id = %s",
             [status, sid, result, datetime.now(tz=UTC).isoformat(), attempt_id],
         )
+    return attempt_id, status, sid
+
+
+def store_and_push(body: bytes) -> int:
+    """The essential work of a webhook delivery: one INSERT, one LPUSH; the event's id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO limit_event (body, received_at) VALUES (%s, %s) RETURNING id",
+            [body.decode(), datetime.now(tz=UTC)],
+        )
+        event_id = cursor.fetchone()[0]
+    _redis().lpush("limit:webhooks", event_id)
+    return int(event_id)
+
+
+@csrf_exempt
+def call_attempts(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    if not _authenticated(request):
+        return JsonResponse({"detail": "Invalid token."}, status=401)
+    data = json.loads(request.body)
+    attempt_id, status, sid = place_and_record(
+        data["queue_id"], data["agent_id"], data["phone_to_call"]
+    )
     return JsonResponse({"id": attempt_id, "status": status, "sid": sid}, status=201)
 
 
@@ -86,13 +106,7 @@ def call_attempts(request: HttpRequest) -> HttpResponse:
 def webhook(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse(status=405)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO limit_event (body, received_at) VALUES (%s, %s) RETURNING id",
-            [request.body.decode(), datetime.now(tz=UTC)],
-        )
-        event_id = cursor.fetchone()[0]
-    _redis().lpush("limit:webhooks", event_id)
+    event_id = store_and_push(request.body)
     return JsonResponse({"status": "received", "event_id": event_id})
 
 
