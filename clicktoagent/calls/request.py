@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack, cast
 
 from django.core.exceptions import ValidationError
+from django.db import router
+from django.db.models import Model
 
 from ..conf import app_settings
 from ..models import Agent, CallAttempt, Queue
 from ..phone import normalize_phone
+from ..statements import Parts, Statement, column, select_list, table
 from ..validation import FieldErrors
 
 
@@ -118,23 +121,42 @@ class CallRequest:
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
+_MEMBERSHIP_PARTS: Parts = ((Queue, "q"), (Agent, "a"))
+
+
+def _membership_statement(using: str) -> str:
+    membership = Agent.queues.through
+
+    def col(model: type[Model], name: str) -> str:
+        return column(using, model, name)
+
+    # Only names from the models' metadata are put in; every value is a parameter.
+    return (
+        f"SELECT {select_list(using, _MEMBERSHIP_PARTS)} "  # noqa: S608
+        f"FROM {table(using, membership)} m "
+        f"JOIN {table(using, Queue)} q ON q.{col(Queue, 'id')} = m.{col(membership, 'queue')} "
+        f"JOIN {table(using, Agent)} a ON a.{col(Agent, 'id')} = m.{col(membership, 'agent')} "
+        f"WHERE q.{col(Queue, 'queue_id')} = %s AND q.{col(Queue, 'is_active')} = %s "
+        f"AND a.{col(Agent, 'agent_id')} = %s AND a.{col(Agent, 'is_active')} = %s"
+    )
+
+
+# The usual case of every new call, in one statement written once per database: an active
+# agent that is a member of an active queue (queue_id and agent_id are unique: one row).
+_ACTIVE_MEMBERSHIP = Statement(_MEMBERSHIP_PARTS, _membership_statement)
+
+
 def _queue_and_agent(
     queue_id: str, agent_id: str, errors: dict[str, list[str]]
 ) -> tuple[Queue | None, Agent | None]:
     if queue_id and agent_id:
-        # The usual case, in one query: an active agent that is a member of an active queue.
-        membership = (
-            Agent.queues.through.objects.select_related("queue", "agent")
-            .filter(
-                queue__queue_id=str(queue_id),
-                queue__is_active=True,
-                agent__agent_id=str(agent_id),
-                agent__is_active=True,
-            )
-            .first()
+        member = _ACTIVE_MEMBERSHIP.fetch_one(
+            [str(queue_id), True, str(agent_id), True], using=router.db_for_read(Agent)
         )
-        if membership is not None:
-            return membership.queue, membership.agent
+        if member is not None:
+            member_queue, member_agent = member
+            assert isinstance(member_queue, Queue) and isinstance(member_agent, Agent)
+            return member_queue, member_agent
     # Something is wrong: find out what, to say it per field.
     queue = Queue.objects.filter(queue_id=str(queue_id)).first() if queue_id else None
     agent = Agent.objects.filter(agent_id=str(agent_id)).first() if agent_id else None

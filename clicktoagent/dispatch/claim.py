@@ -19,17 +19,14 @@ from django.db import connections
 from django.db.models import Field, Model, Q
 
 from ..models import Agent, CallAttempt, Queue
+from ..statements import Parts, Statement, column, field_of, select_list, table
 
 Status = CallAttempt.Status
 # An answer that arrives after the reconciler gave up on the attempt still wins.
 ANSWERABLE = Q(status__in=[Status.DISPATCHING, Status.UNKNOWN], sid="")
 
 # (model, alias in the statement) of every row the statement reads, attempt first.
-_PARTS: tuple[tuple[type[Model], str], ...] = (
-    (CallAttempt, "claimed"),
-    (Queue, "q"),
-    (Agent, "a"),
-)
+_PARTS: Parts = ((CallAttempt, "claimed"), (Queue, "q"), (Agent, "a"))
 
 
 def claim_and_read_supported(using: str = "default") -> bool:
@@ -38,55 +35,26 @@ def claim_and_read_supported(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def _field(model: type[Model], name: str) -> Field[Any, Any]:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field) and field.column
-    return field
-
-
-def _column(using: str, model: type[Model], name: str) -> str:
-    return connections[using].ops.quote_name(str(_field(model, name).column))
-
-
 def _statement(using: str) -> str:
-    quote = connections[using].ops.quote_name
+    def col(model: type[Model], name: str) -> str:
+        return column(using, model, name)
 
-    def column(model: type[Model], name: str) -> str:
-        return _column(using, model, name)
-
-    status, tries, pk = (column(CallAttempt, name) for name in ("status", "tries", "id"))
-    columns = ", ".join(
-        f"{alias}.{column(model, field.name)}"
-        for model, alias in _PARTS
-        for field in model._meta.concrete_fields
-    )
+    status, tries, pk = (col(CallAttempt, name) for name in ("status", "tries", "id"))
     # Only names from the models' metadata are put in; every value is a parameter.
     return (
-        f"WITH claimed AS (UPDATE {quote(CallAttempt._meta.db_table)} "  # noqa: S608
-        f"SET {status} = %s, {column(CallAttempt, 'dispatched_at')} = %s, "
-        f"{column(CallAttempt, 'next_try_at')} = NULL, {tries} = {tries} + 1 "
+        f"WITH claimed AS (UPDATE {table(using, CallAttempt)} "  # noqa: S608
+        f"SET {status} = %s, {col(CallAttempt, 'dispatched_at')} = %s, "
+        f"{col(CallAttempt, 'next_try_at')} = NULL, {tries} = {tries} + 1 "
         f"WHERE {pk} = %s AND {status} = %s RETURNING *) "
-        f"SELECT {columns} FROM claimed "
-        f"JOIN {quote(Queue._meta.db_table)} q "
-        f"ON q.{column(Queue, 'id')} = claimed.{column(CallAttempt, 'queue')} "
-        f"JOIN {quote(Agent._meta.db_table)} a "
-        f"ON a.{column(Agent, 'id')} = claimed.{column(CallAttempt, 'agent')}"
+        f"SELECT {select_list(using, _PARTS)} FROM claimed "
+        f"JOIN {table(using, Queue)} q "
+        f"ON q.{col(Queue, 'id')} = claimed.{col(CallAttempt, 'queue')} "
+        f"JOIN {table(using, Agent)} a "
+        f"ON a.{col(Agent, 'id')} = claimed.{col(CallAttempt, 'agent')}"
     )
 
 
-# Per database alias: the statement, and the converters of its columns by position
-# (what the ORM applies to a row it reads: JSON decoding...).
-_statements: dict[str, tuple[str, dict[int, tuple[list[Any], Any]]]] = {}
-
-
-def _prepared(using: str) -> tuple[str, dict[int, tuple[list[Any], Any]]]:
-    if using not in _statements:
-        compiler = CallAttempt.objects.none().query.get_compiler(using)
-        columns = [
-            field.get_col(alias) for model, alias in _PARTS for field in model._meta.concrete_fields
-        ]
-        _statements[using] = (_statement(using), compiler.get_converters(columns))
-    return _statements[using]
+_CLAIM_AND_READ = Statement(_PARTS, _statement)
 
 
 def call_attempt_claim_and_read(
@@ -95,25 +63,12 @@ def call_attempt_claim_and_read(
     """Claim the ``pending`` attempt ``attempt_id`` (``dispatching``, ``dispatched_at``
     ``now``, one more try) and return it with its queue and agent; None when it was not
     ``pending`` (or does not exist)."""
-    connection = connections[using]
-    sql, converters = _prepared(using)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Status.DISPATCHING, now, attempt_id, Status.PENDING])
-        row = cursor.fetchone()
+    row = _CLAIM_AND_READ.fetch_one(
+        [Status.DISPATCHING, now, attempt_id, Status.PENDING], using=using
+    )
     if row is None:
         return None
-    values = list(row)
-    for position, (functions, expression) in converters.items():
-        for function in functions:
-            values[position] = function(values[position], expression, connection)
-    instances: list[Model] = []
-    start = 0
-    for model, _alias in _PARTS:
-        fields = model._meta.concrete_fields
-        names = [field.attname for field in fields]
-        instances.append(model.from_db(using, names, values[start : start + len(fields)]))
-        start += len(fields)
-    attempt, queue, agent = instances
+    attempt, queue, agent = row
     assert isinstance(attempt, CallAttempt)
     attempt.queue = queue  # type: ignore[assignment]
     attempt.agent = agent  # type: ignore[assignment]
@@ -134,13 +89,12 @@ def call_attempt_update_answerable(
     if key not in _answerable:
         query = CallAttempt.objects.filter(ANSWERABLE).query
         condition, where_params = query.where.as_sql(query.get_compiler(using), connection)
-        assignments = ", ".join(f"{_column(using, CallAttempt, name)} = %s" for name in values)
-        table = connection.ops.quote_name(CallAttempt._meta.db_table)
+        assignments = ", ".join(f"{column(using, CallAttempt, name)} = %s" for name in values)
         sql = (
-            f"UPDATE {table} SET {assignments} WHERE {condition} "  # noqa: S608
-            f"AND {_column(using, CallAttempt, 'id')} = %s"
+            f"UPDATE {table(using, CallAttempt)} SET {assignments} "  # noqa: S608
+            f"WHERE {condition} AND {column(using, CallAttempt, 'id')} = %s"
         )
-        fields = [_field(CallAttempt, name) for name in values]
+        fields = [field_of(CallAttempt, name) for name in values]
         _answerable[key] = (sql, fields, list(where_params))
     sql, fields, condition_params = _answerable[key]
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]

@@ -1,0 +1,101 @@
+"""Hot statements written once per database from the models' metadata, and their rows
+read back as the ORM reads them.
+
+The ORM compiles a query every time it runs, which costs more than running it for the
+one-row statements of every call (the directory lookup, the dispatcher's claim). Those
+statements are put together here from the models' tables and columns (no name is typed
+by hand), every value a parameter, kept per database alias; a row comes back as model
+instances through the fields' own converters and ``Model.from_db``, as a queryset would
+give them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connections
+from django.db.models import Field, Model
+
+# (model, alias in a statement) of every row a statement reads, in column order.
+Parts = Sequence[tuple[type[Model], str]]
+# Per column position: the converters the ORM applies to it, and the column expression.
+Converters = dict[int, tuple[list[Any], Any]]
+
+
+def field_of(model: type[Model], name: str) -> Field[Any, Any]:
+    """The concrete field ``name`` of ``model``."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field) and field.column
+    return field
+
+
+def column(using: str, model: type[Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``."""
+    return connections[using].ops.quote_name(str(field_of(model, name).column))
+
+
+def table(using: str, model: type[Model]) -> str:
+    """The quoted table of ``model``."""
+    return connections[using].ops.quote_name(model._meta.db_table)
+
+
+def select_list(using: str, parts: Parts) -> str:
+    """``alias.column, ...`` of every concrete field of every part, in order."""
+    return ", ".join(
+        f"{alias}.{column(using, model, field.name)}"
+        for model, alias in parts
+        for field in model._meta.concrete_fields
+    )
+
+
+def converters(using: str, parts: Parts) -> Converters:
+    """The converters of :func:`select_list`'s columns, by position (JSON decoding,
+    booleans and dates on SQLite...)."""
+    model = parts[0][0]
+    compiler = model._default_manager.none().query.get_compiler(using)
+    columns = [
+        field.get_col(alias) for model, alias in parts for field in model._meta.concrete_fields
+    ]
+    convert: Converters = compiler.get_converters(columns)
+    return convert
+
+
+def instances(using: str, parts: Parts, row: Sequence[Any], convert: Converters) -> list[Model]:
+    """One instance per part from a row of :func:`select_list`'s columns."""
+    connection = connections[using]
+    values = list(row)
+    for position, (functions, expression) in convert.items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    made: list[Model] = []
+    start = 0
+    for model, _alias in parts:
+        fields = model._meta.concrete_fields
+        names = [field.attname for field in fields]
+        made.append(model.from_db(using, names, values[start : start + len(fields)]))
+        start += len(fields)
+    return made
+
+
+class Statement:
+    """A statement of ``parts``' columns, written once per database alias by ``write``
+    (given the alias) together with its converters."""
+
+    def __init__(self, parts: Parts, write: Callable[[str], str]) -> None:
+        self.parts = parts
+        self._write = write
+        self._prepared: dict[str, tuple[str, Converters]] = {}
+
+    def prepared(self, using: str) -> tuple[str, Converters]:
+        if using not in self._prepared:
+            self._prepared[using] = (self._write(using), converters(using, self.parts))
+        return self._prepared[using]
+
+    def fetch_one(self, params: Sequence[Any], *, using: str = "default") -> list[Model] | None:
+        """Run the statement; the first row's instances, or None when there is none."""
+        sql, convert = self.prepared(using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return None if row is None else instances(using, self.parts, row, convert)
