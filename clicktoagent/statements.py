@@ -79,8 +79,8 @@ def instances(using: str, parts: Parts, row: Sequence[Any], convert: Converters)
 
 
 class Statement:
-    """A statement of ``parts``' columns, written once per database alias by ``write``
-    (given the alias) together with its converters."""
+    """A statement written once per database alias by ``write`` (given the alias); when
+    it reads rows, of ``parts``' columns, with their converters."""
 
     def __init__(self, parts: Parts, write: Callable[[str], str]) -> None:
         self.parts = parts
@@ -89,8 +89,16 @@ class Statement:
 
     def prepared(self, using: str) -> tuple[str, Converters]:
         if using not in self._prepared:
-            self._prepared[using] = (self._write(using), converters(using, self.parts))
+            convert = converters(using, self.parts) if self.parts else {}
+            self._prepared[using] = (self._write(using), convert)
         return self._prepared[using]
+
+    def execute(self, params: Sequence[Any], *, using: str = "default") -> int:
+        """Run a statement that reads no rows (an UPDATE); the rows it changed."""
+        sql, _convert = self.prepared(using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
 
     def fetch_one(self, params: Sequence[Any], *, using: str = "default") -> list[Model] | None:
         """Run the statement; the first row's instances, or None when there is none."""

@@ -35,18 +35,27 @@ def claim_and_read_supported(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def _statement(using: str) -> str:
+def _claim(using: str) -> str:
+    """The claim: ``pending`` -> ``dispatching`` now, one more try."""
+    status, tries, pk = (column(using, CallAttempt, name) for name in ("status", "tries", "id"))
+    # Only names from the models' metadata are put in; every value is a parameter.
+    return (
+        f"UPDATE {table(using, CallAttempt)} "  # noqa: S608
+        f"SET {status} = %s, {column(using, CallAttempt, 'dispatched_at')} = %s, "
+        f"{column(using, CallAttempt, 'next_try_at')} = NULL, {tries} = {tries} + 1 "
+        f"WHERE {pk} = %s AND {status} = %s"
+    )
+
+
+def _with_queue_and_agent(using: str, source: str) -> str:
+    """The columns of :data:`_PARTS` from ``source`` (the attempts, named ``claimed``)
+    joined to each one's queue and agent."""
+
     def col(model: type[Model], name: str) -> str:
         return column(using, model, name)
 
-    status, tries, pk = (col(CallAttempt, name) for name in ("status", "tries", "id"))
-    # Only names from the models' metadata are put in; every value is a parameter.
     return (
-        f"WITH claimed AS (UPDATE {table(using, CallAttempt)} "  # noqa: S608
-        f"SET {status} = %s, {col(CallAttempt, 'dispatched_at')} = %s, "
-        f"{col(CallAttempt, 'next_try_at')} = NULL, {tries} = {tries} + 1 "
-        f"WHERE {pk} = %s AND {status} = %s RETURNING *) "
-        f"SELECT {select_list(using, _PARTS)} FROM claimed "
+        f"SELECT {select_list(using, _PARTS)} FROM {source} "  # noqa: S608
         f"JOIN {table(using, Queue)} q "
         f"ON q.{col(Queue, 'id')} = claimed.{col(CallAttempt, 'queue')} "
         f"JOIN {table(using, Agent)} a "
@@ -54,25 +63,56 @@ def _statement(using: str) -> str:
     )
 
 
-_CLAIM_AND_READ = Statement(_PARTS, _statement)
+_CLAIM = Statement((), _claim)
+_CLAIM_AND_READ = Statement(
+    _PARTS,
+    lambda using: (
+        f"WITH claimed AS ({_claim(using)} RETURNING *) {_with_queue_and_agent(using, 'claimed')}"
+    ),
+)
+_READ = Statement(
+    _PARTS,
+    lambda using: (
+        f"{_with_queue_and_agent(using, table(using, CallAttempt) + ' claimed')} "
+        f"WHERE claimed.{column(using, CallAttempt, 'id')} = %s"
+    ),
+)
 
 
-def call_attempt_claim_and_read(
-    attempt_id: int, *, now: datetime, using: str = "default"
-) -> CallAttempt | None:
-    """Claim the ``pending`` attempt ``attempt_id`` (``dispatching``, ``dispatched_at``
-    ``now``, one more try) and return it with its queue and agent; None when it was not
-    ``pending`` (or does not exist)."""
-    row = _CLAIM_AND_READ.fetch_one(
-        [Status.DISPATCHING, now, attempt_id, Status.PENDING], using=using
-    )
-    if row is None:
-        return None
+def _attempt_of(row: list[Model]) -> CallAttempt:
     attempt, queue, agent = row
     assert isinstance(attempt, CallAttempt)
     attempt.queue = queue  # type: ignore[assignment]
     attempt.agent = agent  # type: ignore[assignment]
     return attempt
+
+
+def call_attempt_read(attempt_id: int, *, using: str = "default") -> CallAttempt:
+    """The attempt ``attempt_id`` with its queue and agent, in one statement
+    (``CallAttempt.DoesNotExist`` when there is none)."""
+    row = _READ.fetch_one([attempt_id], using=using)
+    if row is None:
+        raise CallAttempt.DoesNotExist(f"No call attempt {attempt_id}.")
+    return _attempt_of(row)
+
+
+def call_attempt_claim(attempt_id: int, *, now: datetime, using: str = "default") -> bool:
+    """Claim the ``pending`` attempt ``attempt_id`` (``dispatching``, ``dispatched_at``
+    ``now``, one more try); whether this call claimed it."""
+    params = [Status.DISPATCHING, now, attempt_id, Status.PENDING]
+    return _CLAIM.execute(params, using=using) == 1
+
+
+def call_attempt_claim_and_read(
+    attempt_id: int, *, now: datetime, using: str = "default"
+) -> CallAttempt | None:
+    """Claim the ``pending`` attempt ``attempt_id`` as :func:`call_attempt_claim` does
+    and return it with its queue and agent; None when it was not ``pending`` (or does
+    not exist). PostgreSQL only (:func:`claim_and_read_supported`)."""
+    row = _CLAIM_AND_READ.fetch_one(
+        [Status.DISPATCHING, now, attempt_id, Status.PENDING], using=using
+    )
+    return None if row is None else _attempt_of(row)
 
 
 # Per database alias and the names of the values set (a handful of combinations).

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import router
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings, dialogtech_total_timeout
@@ -27,7 +27,13 @@ from ..exceptions import (
 from ..models import CallAttempt
 from ..policy.checks import call_check_for
 from . import breaker, rate_limit
-from .claim import ANSWERABLE, call_attempt_claim_and_read, claim_and_read_supported
+from .claim import (
+    ANSWERABLE,
+    call_attempt_claim,
+    call_attempt_claim_and_read,
+    call_attempt_read,
+    claim_and_read_supported,
+)
 from .hold import Hold
 from .outcome import call_attempt_block, call_attempt_finish
 from .retry import backoff
@@ -71,7 +77,8 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
         )
         if read is not None:
             return call_attempt_send_claimed(read)
-    attempt = CallAttempt.objects.select_related("queue", "agent").get(pk=attempt_id)
+    using = router.db_for_write(CallAttempt)
+    attempt = call_attempt_read(attempt_id, using=using)
     if attempt.status != Status.PENDING:
         # Checked before the breaker so a duplicate task never uses up the probe.
         return SendStep(_not_dispatched(attempt))
@@ -83,10 +90,7 @@ def call_attempt_send(*, attempt_id: int) -> SendStep:
     if hold is not None:
         return _postpone(attempt, hold=hold)
     now = timezone.now()
-    claimed = CallAttempt.objects.filter(pk=attempt_id, status=Status.PENDING).update(
-        status=Status.DISPATCHING, dispatched_at=now, next_try_at=None, tries=F("tries") + 1
-    )
-    if not claimed:
+    if not call_attempt_claim(attempt_id, now=now, using=using):
         attempt.refresh_from_db()
         return SendStep(_not_dispatched(attempt))
     # Only the claimer changes a claimed row: the values just written are the row's.
