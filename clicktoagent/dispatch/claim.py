@@ -99,8 +99,13 @@ def call_attempt_read(attempt_id: int, *, using: str = "default") -> CallAttempt
 def call_attempt_claim(attempt_id: int, *, now: datetime, using: str = "default") -> bool:
     """Claim the ``pending`` attempt ``attempt_id`` (``dispatching``, ``dispatched_at``
     ``now``, one more try); whether this call claimed it."""
-    params = [Status.DISPATCHING, now, attempt_id, Status.PENDING]
-    return _CLAIM.execute(params, using=using) == 1
+    return _CLAIM.execute(_claim_params(attempt_id, now, using), using=using) == 1
+
+
+def _claim_params(attempt_id: int, now: datetime, using: str) -> list[Any]:
+    # The time as the ORM stores it (SQLite keeps text: naive UTC, as every other row).
+    stamp = field_of(CallAttempt, "dispatched_at").get_db_prep_save(now, connections[using])
+    return [Status.DISPATCHING, stamp, attempt_id, Status.PENDING]
 
 
 def call_attempt_claim_and_read(
@@ -109,9 +114,7 @@ def call_attempt_claim_and_read(
     """Claim the ``pending`` attempt ``attempt_id`` as :func:`call_attempt_claim` does
     and return it with its queue and agent; None when it was not ``pending`` (or does
     not exist). PostgreSQL only (:func:`claim_and_read_supported`)."""
-    row = _CLAIM_AND_READ.fetch_one(
-        [Status.DISPATCHING, now, attempt_id, Status.PENDING], using=using
-    )
+    row = _CLAIM_AND_READ.fetch_one(_claim_params(attempt_id, now, using), using=using)
     return None if row is None else _attempt_of(row)
 
 

@@ -92,5 +92,8 @@ def test_claims_a_pending_attempt_once(demo_data: Any) -> None:
     attempt.refresh_from_db()
     assert attempt.status == Status.DISPATCHING and attempt.tries == 1
     assert attempt.dispatched_at == now and attempt.next_try_at is None
+    # Stored as the ORM stores times (on SQLite, text compared as text by lookups).
+    assert CallAttempt.objects.filter(pk=attempt.pk, dispatched_at=now).exists()
+    assert CallAttempt.objects.filter(pk=attempt.pk, dispatched_at__lte=now).exists()
     other.refresh_from_db()
     assert other.status == Status.PENDING and other.tries == 0
