@@ -19,6 +19,8 @@ from django.db.models import Field, Model
 
 # (model, alias in a statement) of every row a statement reads, in column order.
 Parts = Sequence[tuple[type[Model], str]]
+# (model, alias in a statement, field name) of each column a statement reads as values.
+Columns = Sequence[tuple[type[Model], str, str]]
 # Per column position: the converters the ORM applies to it, and the column expression.
 Converters = dict[int, tuple[list[Any], Any]]
 
@@ -49,25 +51,29 @@ def select_list(using: str, parts: Parts) -> str:
     )
 
 
-def converters(using: str, parts: Parts) -> Converters:
-    """The converters of :func:`select_list`'s columns, by position (JSON decoding,
-    booleans and dates on SQLite...)."""
-    model = parts[0][0]
+def prep(using: str, model: type[Model], name: str, value: Any) -> Any:
+    """``value`` as the ORM sends it for ``model``'s field ``name`` (a time on SQLite:
+    naive UTC text, as every row holds it, since lookups compare it as text)."""
+    return field_of(model, name).get_db_prep_value(value, connections[using])
+
+
+def _converters(using: str, model: type[Model], columns: list[Any]) -> Converters:
     compiler = model._default_manager.none().query.get_compiler(using)
-    columns = [
-        field.get_col(alias) for model, alias in parts for field in model._meta.concrete_fields
-    ]
     convert: Converters = compiler.get_converters(columns)
     return convert
 
 
-def instances(using: str, parts: Parts, row: Sequence[Any], convert: Converters) -> list[Model]:
-    """One instance per part from a row of :func:`select_list`'s columns."""
+def _converted(using: str, row: Sequence[Any], convert: Converters) -> list[Any]:
     connection = connections[using]
     values = list(row)
     for position, (functions, expression) in convert.items():
         for function in functions:
             values[position] = function(values[position], expression, connection)
+    return values
+
+
+def instances(using: str, parts: Parts, values: Sequence[Any]) -> list[Model]:
+    """One instance per part from a row of :func:`select_list`'s columns, converted."""
     made: list[Model] = []
     start = 0
     for model, _alias in parts:
@@ -79,26 +85,39 @@ def instances(using: str, parts: Parts, row: Sequence[Any], convert: Converters)
 
 
 class Statement:
-    """A statement written once per database alias by ``write`` (given the alias); when
-    it reads rows, of ``parts``' columns, with their converters."""
+    """A statement written once per database alias by ``write`` (given the alias).
 
-    def __init__(self, parts: Parts, write: Callable[[str], str]) -> None:
+    ``parts``: it reads rows of :func:`select_list`'s columns, given back as instances
+    (:meth:`fetch_one`). ``values``: it reads the columns of these fields, ``(model,
+    alias, field name)`` each, given back converted (:meth:`fetch_values`). Neither: it
+    reads nothing (:meth:`execute`).
+    """
+
+    def __init__(
+        self, write: Callable[[str], str], *, parts: Parts = (), values: Columns = ()
+    ) -> None:
         self.parts = parts
+        self.values = values
         self._write = write
         self._prepared: dict[str, tuple[str, Converters]] = {}
 
     def prepared(self, using: str) -> tuple[str, Converters]:
         if using not in self._prepared:
-            convert = converters(using, self.parts) if self.parts else {}
+            convert: Converters = {}
+            if self.parts:
+                columns = [
+                    field.get_col(alias)
+                    for model, alias in self.parts
+                    for field in model._meta.concrete_fields
+                ]
+                convert = _converters(using, self.parts[0][0], columns)
+            elif self.values:
+                columns = [
+                    field_of(model, name).get_col(alias) for model, alias, name in self.values
+                ]
+                convert = _converters(using, self.values[0][0], columns)
             self._prepared[using] = (self._write(using), convert)
         return self._prepared[using]
-
-    def execute(self, params: Sequence[Any], *, using: str = "default") -> int:
-        """Run a statement that reads no rows (an UPDATE); the rows it changed."""
-        sql, _convert = self.prepared(using)
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
 
     def fetch_one(self, params: Sequence[Any], *, using: str = "default") -> list[Model] | None:
         """Run the statement; the first row's instances, or None when there is none."""
@@ -106,4 +125,21 @@ class Statement:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-        return None if row is None else instances(using, self.parts, row, convert)
+        if row is None:
+            return None
+        return instances(using, self.parts, _converted(using, row, convert))
+
+    def fetch_values(self, params: Sequence[Any], *, using: str = "default") -> list[list[Any]]:
+        """Run the statement; every row's values, converted."""
+        sql, convert = self.prepared(using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [_converted(using, row, convert) for row in rows]
+
+    def execute(self, params: Sequence[Any], *, using: str = "default") -> int:
+        """Run a statement that reads no rows (an UPDATE); the rows it changed."""
+        sql, _convert = self.prepared(using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)

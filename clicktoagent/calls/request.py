@@ -143,7 +143,7 @@ def _membership_statement(using: str) -> str:
 
 # The usual case of every new call, in one statement written once per database: an active
 # agent that is a member of an active queue (queue_id and agent_id are unique: one row).
-_ACTIVE_MEMBERSHIP = Statement(_MEMBERSHIP_PARTS, _membership_statement)
+_ACTIVE_MEMBERSHIP = Statement(_membership_statement, parts=_MEMBERSHIP_PARTS)
 
 
 def _queue_and_agent(

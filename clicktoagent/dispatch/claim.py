@@ -19,7 +19,7 @@ from django.db import connections
 from django.db.models import Field, Model, Q
 
 from ..models import Agent, CallAttempt, Queue
-from ..statements import Parts, Statement, column, field_of, select_list, table
+from ..statements import Parts, Statement, column, field_of, prep, select_list, table
 
 Status = CallAttempt.Status
 # An answer that arrives after the reconciler gave up on the attempt still wins.
@@ -63,19 +63,19 @@ def _with_queue_and_agent(using: str, source: str) -> str:
     )
 
 
-_CLAIM = Statement((), _claim)
+_CLAIM = Statement(_claim)
 _CLAIM_AND_READ = Statement(
-    _PARTS,
     lambda using: (
         f"WITH claimed AS ({_claim(using)} RETURNING *) {_with_queue_and_agent(using, 'claimed')}"
     ),
+    parts=_PARTS,
 )
 _READ = Statement(
-    _PARTS,
     lambda using: (
         f"{_with_queue_and_agent(using, table(using, CallAttempt) + ' claimed')} "
         f"WHERE claimed.{column(using, CallAttempt, 'id')} = %s"
     ),
+    parts=_PARTS,
 )
 
 
@@ -103,8 +103,7 @@ def call_attempt_claim(attempt_id: int, *, now: datetime, using: str = "default"
 
 
 def _claim_params(attempt_id: int, now: datetime, using: str) -> list[Any]:
-    # The time as the ORM stores it (SQLite keeps text: naive UTC, as every other row).
-    stamp = field_of(CallAttempt, "dispatched_at").get_db_prep_save(now, connections[using])
+    stamp = prep(using, CallAttempt, "dispatched_at", now)
     return [Status.DISPATCHING, stamp, attempt_id, Status.PENDING]
 
 

@@ -12,9 +12,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db import connections, router
 from django.db.models import QuerySet
 
 from ..models import CallAttempt, DoNotCallEntry
+from ..statements import Statement, column, prep, table
 
 DAY = timedelta(hours=24)
 # Attempts that may ring (or did): what the daily cap counts.
@@ -37,29 +39,78 @@ def _recent(forms: Iterable[str], moment: datetime) -> QuerySet[CallAttempt]:
     )
 
 
+def _listed_statement(using: str) -> str:
+    phone = column(using, DoNotCallEntry, "phone_number")
+    # Only names from the models' metadata are put in; every value is a parameter.
+    return (
+        f"SELECT d.{column(using, DoNotCallEntry, 'reason')} "  # noqa: S608
+        f"FROM {table(using, DoNotCallEntry)} d WHERE d.{phone} = %s "
+        f"{connections[using].ops.limit_offset_sql(0, 1)}"
+    )
+
+
+_LISTED = Statement(_listed_statement, values=((DoNotCallEntry, "d", "reason"),))
+
+
+def _recent_statement(forms: int, exclude: bool) -> Statement:
+    """The cap's count for a number stored as any of ``forms`` forms, as :func:`_recent`
+    filters (and without one attempt when ``exclude``), newest first."""
+
+    def write(using: str) -> str:
+        def col(name: str) -> str:
+            return f"a.{column(using, CallAttempt, name)}"
+
+        created = col("created_at")
+        marks = ", ".join(["%s"] * forms)
+        statuses = ", ".join(["%s"] * len(RINGING))
+        without = f" AND {col('id')} <> %s" if exclude else ""
+        # Only names from the models' metadata are put in; every value is a parameter.
+        return (
+            f"SELECT {created} FROM {table(using, CallAttempt)} a "  # noqa: S608
+            f"WHERE {col('phone_to_call')} IN ({marks}) AND {created} > %s "
+            f"AND {created} <= %s AND {col('status')} IN ({statuses}){without} "
+            f"ORDER BY {created} DESC {connections[using].ops.limit_offset_sql(0, MOST_RECENT)}"
+        )
+
+    return Statement(write, values=((CallAttempt, "a", "created_at"),))
+
+
+# Per (number of forms, one attempt excluded): a number is stored in two or three forms.
+_recent_statements: dict[tuple[int, bool], Statement] = {}
+
+
 class Records:
-    """The database as the rules read it, one query per question."""
+    """The database as the rules read it, one indexed query per question, each a
+    statement written once per database (``clicktoagent/statements.py``): they run for
+    every call checked."""
 
     def listed(self, e164: str) -> str | None:
         """The reason ``e164`` is on the do-not-call list (may be ``""``); None if it is not."""
-        return (
-            DoNotCallEntry.objects.filter(phone_number=e164)
-            .order_by()
-            .values_list("reason", flat=True)
-            .first()
-        )
+        rows = _LISTED.fetch_values([e164], using=router.db_for_read(DoNotCallEntry))
+        return str(rows[0][0]) if rows else None
 
     def recent(
         self, forms: list[str], moment: datetime, *, exclude_attempt_id: int | None = None
     ) -> list[datetime]:
         """When the attempts to the number (stored as any of ``forms``) that count
         towards its cap were created in the 24 hours up to ``moment``, newest first."""
-        attempts = _recent(forms, moment)
+        forms = sorted(set(forms))
+        if not forms:
+            return []
+        key = (len(forms), exclude_attempt_id is not None)
+        if key not in _recent_statements:
+            _recent_statements[key] = _recent_statement(*key)
+        using = router.db_for_read(CallAttempt)
+        params = [
+            *forms,
+            prep(using, CallAttempt, "created_at", moment - DAY),
+            prep(using, CallAttempt, "created_at", moment),
+            *RINGING,
+        ]
         if exclude_attempt_id is not None:
-            attempts = attempts.exclude(pk=exclude_attempt_id)
-        return list(
-            attempts.order_by("-created_at").values_list("created_at", flat=True)[:MOST_RECENT]
-        )
+            params.append(exclude_attempt_id)
+        rows = _recent_statements[key].fetch_values(params, using=using)
+        return [row[0] for row in rows]
 
 
 class PrefetchedRecords(Records):

@@ -85,7 +85,7 @@ def test_a_statement_is_written_once_per_database(demo_data: Any) -> None:
             f"WHERE q.{statements.column(using, Queue, 'queue_id')} = %s"
         )
 
-    statement = statements.Statement(((Queue, "q"),), write)
+    statement = statements.Statement(write, parts=((Queue, "q"),))
     first = statement.fetch_one(["12345"])
     again = statement.fetch_one(["12346"])
     assert statement.fetch_one(["00000"]) is None

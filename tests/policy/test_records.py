@@ -4,6 +4,7 @@ many at once, gives the same answers."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -75,3 +76,27 @@ def test_questions_outside_the_prefetch_go_to_the_database() -> None:
         )
         assert prefetched.recent(forms_of("3055550150"), NOON_CHICAGO) == []
     assert len(reads.captured_queries) == 4
+
+
+def test_the_day_counted_is_after_a_day_ago_up_to_the_moment_itself() -> None:
+    queue = Queue.objects.create(queue_id="q1")
+    agent = Agent.objects.create(agent_id="a1")
+    day, tick = timedelta(hours=24), timedelta(microseconds=1)
+    made = attempts(
+        queue,
+        agent,
+        NUMBERS[0],
+        (day, Status.PLACED),  # exactly a day before: not counted
+        (day - tick, Status.PLACED),
+        (timedelta(0), Status.DISPATCHING),  # at the moment itself
+        (-tick, Status.PLACED),  # after it
+        (timedelta(hours=1), Status.CANCELLED),  # never rang
+    )
+    # The same moment in any time zone.
+    for moment in (NOON_CHICAGO, NOON_CHICAGO.astimezone(ZoneInfo("America/Chicago"))):
+        found = Records().recent(forms_of(NUMBERS[0]), moment)
+        assert found == [NOON_CHICAGO, NOON_CHICAGO - day + tick]
+        assert Records().recent([*forms_of(NUMBERS[0]), NUMBERS[0]], moment) == found
+        without = Records().recent(forms_of(NUMBERS[0]), moment, exclude_attempt_id=made[2].pk)
+        assert without == [NOON_CHICAGO - day + tick]
+    assert Records().recent([], NOON_CHICAGO) == []
