@@ -118,7 +118,7 @@ def explain_policy() -> tuple[list[str], dict[str, list[str]]]:
     plans: dict[str, list[str]] = {}
     for name, marker in (
         ("do-not-call lookup", 'FROM "clicktoagent_donotcallentry"'),
-        ("daily-cap count", '"clicktoagent_callattempt"."phone_to_call" IN'),
+        ("daily-cap count", '"phone_to_call" IN ('),
     ):
         found = [q for q in sql if marker in q and q.lstrip().upper().startswith("SELECT")]
         if not found:

@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clicktoagent.models import CallAttempt
+from clicktoagent.models import CallAttempt, DoNotCallEntry
+from clicktoagent.policy.records import Records
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -76,3 +78,28 @@ def test_the_lookups_of_the_app_use_an_index(demo_data) -> None:
         .explain()
     )
     assert "Seq Scan" not in lost, lost
+    # The safe-calling rules' statements, run as every checked call runs them.
+    DoNotCallEntry.objects.bulk_create(
+        DoNotCallEntry(phone_number=f"+1305{i:07d}") for i in range(20_000)
+    )
+    with connection.cursor() as cursor:
+        # Attempts over two months, as a table in use holds them.
+        cursor.execute(
+            "UPDATE clicktoagent_callattempt SET created_at = %s - (id %% 60) * interval '1 day'",
+            [now],
+        )
+        cursor.execute("ANALYZE clicktoagent_callattempt")
+        cursor.execute("ANALYZE clicktoagent_donotcallentry")
+    with CaptureQueriesContext(connection) as queries:
+        assert Records().listed("+13050000007") == ""
+        assert len(Records().recent(["+13120000007", "3120000007"], now)) == 0
+    listed, recent = (query["sql"] for query in queries.captured_queries)
+    for sql, index in (
+        (listed, "clicktoagent_donotcallentry_phone_number"),
+        (recent, "clicktoagent_number_recent"),
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+        assert f"using {index}" in plan.lower().replace('"', ""), (sql, plan)
+        assert "Seq Scan" not in plan, plan
