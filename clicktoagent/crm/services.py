@@ -132,12 +132,16 @@ def crm_writeback_schedule(*, attempt: CallAttempt) -> CrmWriteback | None:
 def _create_once(writeback: CrmWriteback) -> CrmWriteback | None:
     """Insert the attempt's write-back row; None when it has one already (a second finish
     of the attempt, or the same signal received twice, at once or later). Most finishes
-    are first finishes, so the insert comes first, with no read before it. In a
-    transaction of its own (a savepoint inside the caller's): a refused insert leaves
-    the caller's transaction usable, and SQLite makes concurrent writers wait."""
+    are first finishes, so the insert comes first, with no read before it. Inside the
+    caller's transaction, in a savepoint: a refused insert leaves that transaction
+    usable. Outside any (a worker finishing an attempt), one statement in autocommit:
+    a refused insert leaves nothing to roll back."""
     using = router.db_for_write(CrmWriteback)
     try:
-        with transaction.atomic(using=using):
+        if transaction.get_connection(using).in_atomic_block:
+            with transaction.atomic(using=using):
+                writeback.save(force_insert=True, using=using)
+        else:
             writeback.save(force_insert=True, using=using)
     except IntegrityError:
         if CrmWriteback.objects.using(using).filter(attempt_id=writeback.attempt_id).exists():

@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -183,13 +184,21 @@ def test_scheduling_a_write_back_is_one_insert_and_its_task(
     attempt = call_attempt_dispatch(attempt_id=place("hubspot:contact:501").pk)
     CrmWriteback.objects.all().delete()
     task_backends["default"].clear()
-    # The INSERT in its transaction: no read before it, none after.
-    with django_assert_num_queries(3):
+    # Outside a transaction (a worker): the INSERT alone, no read before it, none after.
+    with django_assert_num_queries(1):
         writeback = crm_writeback_schedule(attempt=attempt)
     assert writeback is not None and writeback.status == Status.PENDING
     assert [r.task.name for r in task_backends["default"].results] == ["write_back_call_attempt"]
     # Again (a second finish): the row is found, nothing else is queued.
     assert crm_writeback_schedule(attempt=attempt) == writeback
+    assert len(task_backends["default"].results) == 1
+    # Inside the caller's transaction: in a savepoint, so a refused INSERT (a third
+    # finish) leaves that transaction usable.
+    with transaction.atomic():
+        # SAVEPOINT, INSERT, ROLLBACK TO and RELEASE, is there one, read it.
+        with django_assert_num_queries(6):
+            assert crm_writeback_schedule(attempt=attempt) == writeback
+        assert CrmWriteback.objects.filter(attempt=attempt).count() == 1
     assert len(task_backends["default"].results) == 1
 
 
