@@ -7,13 +7,17 @@ it once the transaction that stored it commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 
+from ..conf import app_settings
 from ..dispatch.outcome import call_attempt_block
 from ..dispatch.tasks import (
     call_attempt_dispatch_claimed,
@@ -32,6 +36,20 @@ Status = CallAttempt.Status
 # The statuses an attempt can be retried from (a new attempt, linked by retry_of).
 RETRYABLE = (Status.FAILED, Status.UNKNOWN)
 RELATED_FIELDS = ("queue", "agent", "requested_by", "retry_of", "overridden_by", "content_type")
+
+
+def _attempt_transaction(*, new_key: bool) -> AbstractContextManager[object]:
+    """Where a new attempt is decided and stored. With safe-calling rules, a transaction
+    (a savepoint inside the caller's, unless ``new_key``): a rule's count and the INSERT
+    must be atomic under the number's lock. Without rules and outside any transaction,
+    none: the INSERT is the only write, atomic on its own, committed when it returns (so
+    on_commit callbacks run at once), and a refused one leaves nothing to roll back."""
+    if (
+        not app_settings.SAFE_CALLING_RULES
+        and not transaction.get_connection(router.db_for_write(CallAttempt)).in_atomic_block
+    ):
+        return nullcontext()
+    return transaction.atomic(using=router.db_for_write(CallAttempt), savepoint=not new_key)
 
 
 def call_attempt_get_or_create(
@@ -104,8 +122,11 @@ def call_attempt_get_or_create(
     )
     # The related rows are the ones just read (or the caller's): no query to check them.
     attempt.full_clean(exclude=["idempotency_key", *RELATED_FIELDS], validate_constraints=False)
+    # What runs once the attempt is committed: registered after the block below, so that
+    # without a transaction (where it runs at once) it runs after the INSERT's handling.
+    after_commit: Callable[[], object] | None = None
     try:
-        with transaction.atomic(savepoint=not new_key):
+        with _attempt_transaction(new_key=new_key):
             decision = new_attempt_decide(call, options)
             for name, value in decision.values.items():
                 setattr(attempt, name, value)
@@ -122,11 +143,10 @@ def call_attempt_get_or_create(
             if decision.blocked:
                 call_attempt_block(attempt, error=decision.error)
             elif claim is not None:
-                transaction.on_commit(lambda: call_attempt_dispatch_claimed(attempt))
+                after_commit = partial(call_attempt_dispatch_claimed, attempt)
             elif dispatch and (decision.run_after is None or dispatch_can_defer()):
-                pk, run_after = attempt.pk, decision.run_after
-                transaction.on_commit(
-                    lambda: call_attempt_enqueue(attempt_id=pk, run_after=run_after)
+                after_commit = partial(
+                    call_attempt_enqueue, attempt_id=attempt.pk, run_after=decision.run_after
                 )
             # A backend that cannot defer (immediate) leaves a scheduled attempt to
             # clicktoagent_reconcile, which queues it once next_try_at has passed.
@@ -138,6 +158,8 @@ def call_attempt_get_or_create(
         if existing is None:
             raise
         return existing, False
+    if after_commit is not None:
+        transaction.on_commit(after_commit, using=router.db_for_write(CallAttempt))
     return attempt, True
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from clicktoagent.calls.services import call_attempt_create
@@ -59,13 +59,26 @@ def test_create_and_send_with_every_rule_on(sandbox, demo_data, key: str | None)
     assert count == CREATE + (1 if key else 0)
 
 
-def test_create_and_send_with_no_rules(sandbox, demo_data, settings) -> None:
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_create_and_send_with_no_rules(sandbox, demo_data, settings, key) -> None:
     settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "SAFE_CALLING_RULES": ()}
     _create("warm-up")
-    count, attempt = _count(lambda: _create())
+    count, attempt = _count(lambda: _create(key))
     assert attempt.status == CallAttempt.Status.PLACED
-    # No do-not-call lookup.
-    assert count == CREATE - 1
+    # No do-not-call lookup, and no transaction around the INSERT (no rule counts under
+    # a lock): queue, agent and membership; [the key]; the INSERT; the outcome.
+    assert count == CREATE - 3 + (1 if key else 0)
+
+
+def test_with_no_rules_inside_a_callers_transaction_the_insert_is_in_a_savepoint(
+    sandbox, demo_data, settings
+) -> None:
+    settings.CLICKTOAGENT = {**settings.CLICKTOAGENT, "SAFE_CALLING_RULES": ()}
+    with transaction.atomic():
+        count, attempt = _count(lambda: _create(dispatch=False))
+    assert attempt.status == CallAttempt.Status.PENDING
+    # Queue, agent and membership; SAVEPOINT, INSERT, RELEASE.
+    assert count == 4
 
 
 def test_a_worker_sends_a_stored_attempt(sandbox, demo_data) -> None:
