@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,27 @@ from clicktoagent.dialogtech.sandbox import SandboxServer
 from clicktoagent.models import Agent, CallAttempt, Queue
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py *args`` of the demo project in a new process, with ``env`` over an
+    environment cleared of the project's own variables."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DIALOGTECH_", "CLICKTOAGENT_", "DATABASE_URL"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 SANDBOX_ACCOUNT = ROOT / "fixtures" / "sandbox_account.json"
 ACCESS_KEY = "sandbox-access-key"
 SECRET_ACCESS_KEY = "sandbox-secret-access-key"

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
 
-from tests.conftest import ROOT, SECRET_ACCESS_KEY
+from tests.conftest import SECRET_ACCESS_KEY, run_manage
 
 # A long random key: check --deploy refuses the development default.
 DEPLOY_SECRET_KEY = "k9#Qz2!vR7@pL4$wX8^mN1&bT6*cY3(hJ5)fD0-gS8+aE2=uW7_oI4~eK1;rZ9"
@@ -61,23 +58,6 @@ def test_a_500_with_debug_off_is_logged_to_the_console_without_secrets(
     assert "ERROR django.request Internal Server Error: /boom/" in line
     assert "RuntimeError: a bug that quotes a secret: [redacted]" in line
     assert SECRET_ACCESS_KEY not in line and "AK-in-query" not in line
-
-
-def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DIALOGTECH_", "CLICKTOAGENT_", "DATABASE_URL"))
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 DEPLOY_ENV = {

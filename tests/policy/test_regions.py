@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.core.test_deployment import run_manage
+from tests.conftest import run_manage
 
 LOADED = """
 import sys
