@@ -42,6 +42,20 @@ def table(using: str, model: type[Model]) -> str:
     return connections[using].ops.quote_name(model._meta.db_table)
 
 
+def join(using: str, model: type[Model], alias: str, name: str, target: str) -> str:
+    """``JOIN`` of the row that ``model``'s foreign key ``name`` (on ``alias``) points
+    at, named ``target``."""
+    field = field_of(model, name)
+    related = field.related_model
+    assert isinstance(related, type) and issubclass(related, Model)
+    assert related._meta.pk is not None
+    pk = column(using, related, related._meta.pk.name)
+    return (
+        f"JOIN {table(using, related)} {target} "
+        f"ON {target}.{pk} = {alias}.{column(using, model, name)}"
+    )
+
+
 def select_list(using: str, parts: Parts) -> str:
     """``alias.column, ...`` of every concrete field of every part, in order."""
     return ", ".join(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,16 +36,12 @@ class CallAttempts(APIView):
         data = request.data
         if not isinstance(data, dict):
             return Response({"detail": "A JSON object is expected."}, status=400)
-        attempt_id, status, sid = place_and_record(
-            data["queue_id"], data["agent_id"], data["phone_to_call"]
-        )
-        return Response({"id": attempt_id, "status": status, "sid": sid}, status=201)
+        return Response(place_and_record(data), status=201)
 
 
 @csrf_exempt
+@require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponse(status=405)
     verifier = standard_webhook()
     if verifier is None:
         return JsonResponse({"detail": "No webhook secret."}, status=503)

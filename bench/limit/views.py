@@ -17,6 +17,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from .dialtech import place_call
 
@@ -55,9 +56,11 @@ def _authenticated(request: HttpRequest) -> bool:
         return cursor.fetchone() is not None
 
 
-def place_and_record(queue_id: str, agent_id: str, phone: str) -> tuple[int, str, str]:
-    """The essential work of a placed call: one INSERT, one GET, parse, one UPDATE; the
-    attempt's id, status and sid."""
+def place_and_record(data: dict[str, Any]) -> dict[str, Any]:
+    """The essential work of a placed call (``queue_id``, ``agent_id``, ``phone_to_call``
+    of ``data``): one INSERT, one GET, parse, one UPDATE; the answer (the attempt's id,
+    status and sid)."""
+    queue_id, agent_id, phone = data["queue_id"], data["agent_id"], data["phone_to_call"]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO limit_attempt (queue_id, agent_id, phone_to_call, status, created_at) "
@@ -74,7 +77,7 @@ def place_and_record(queue_id: str, agent_id: str, phone: str) -> tuple[int, str
             "WHERE id = %s",
             [status, sid, result, datetime.now(tz=UTC).isoformat(), attempt_id],
         )
-    return attempt_id, status, sid
+    return {"id": attempt_id, "status": status, "sid": sid}
 
 
 def store_and_push(body: bytes) -> int:
@@ -90,22 +93,16 @@ def store_and_push(body: bytes) -> int:
 
 
 @csrf_exempt
+@require_POST
 def call_attempts(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponse(status=405)
     if not _authenticated(request):
         return JsonResponse({"detail": "Invalid token."}, status=401)
-    data = json.loads(request.body)
-    attempt_id, status, sid = place_and_record(
-        data["queue_id"], data["agent_id"], data["phone_to_call"]
-    )
-    return JsonResponse({"id": attempt_id, "status": status, "sid": sid}, status=201)
+    return JsonResponse(place_and_record(json.loads(request.body)), status=201)
 
 
 @csrf_exempt
+@require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponse(status=405)
     event_id = store_and_push(request.body)
     return JsonResponse({"status": "received", "event_id": event_id})
 

@@ -15,7 +15,7 @@ from django.db.models import Model
 from ..conf import app_settings
 from ..models import Agent, CallAttempt, Queue
 from ..phone import normalize_phone
-from ..statements import Parts, Statement, column, select_list, table
+from ..statements import Parts, Statement, column, join, select_list, table
 from ..validation import FieldErrors
 
 
@@ -134,8 +134,8 @@ def _membership_statement(using: str) -> str:
     return (
         f"SELECT {select_list(using, _MEMBERSHIP_PARTS)} "  # noqa: S608
         f"FROM {table(using, membership)} m "
-        f"JOIN {table(using, Queue)} q ON q.{col(Queue, 'id')} = m.{col(membership, 'queue')} "
-        f"JOIN {table(using, Agent)} a ON a.{col(Agent, 'id')} = m.{col(membership, 'agent')} "
+        f"{join(using, membership, 'm', 'queue', 'q')} "
+        f"{join(using, membership, 'm', 'agent', 'a')} "
         f"WHERE q.{col(Queue, 'queue_id')} = %s AND q.{col(Queue, 'is_active')} = %s "
         f"AND a.{col(Agent, 'agent_id')} = %s AND a.{col(Agent, 'is_active')} = %s"
     )

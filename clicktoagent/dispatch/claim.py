@@ -19,7 +19,7 @@ from django.db import connections
 from django.db.models import Field, Model, Q
 
 from ..models import Agent, CallAttempt, Queue
-from ..statements import Parts, Statement, column, field_of, prep, select_list, table
+from ..statements import Parts, Statement, column, field_of, join, prep, select_list, table
 
 Status = CallAttempt.Status
 # An answer that arrives after the reconciler gave up on the attempt still wins.
@@ -50,16 +50,10 @@ def _claim(using: str) -> str:
 def _with_queue_and_agent(using: str, source: str) -> str:
     """The columns of :data:`_PARTS` from ``source`` (the attempts, named ``claimed``)
     joined to each one's queue and agent."""
-
-    def col(model: type[Model], name: str) -> str:
-        return column(using, model, name)
-
     return (
         f"SELECT {select_list(using, _PARTS)} FROM {source} "  # noqa: S608
-        f"JOIN {table(using, Queue)} q "
-        f"ON q.{col(Queue, 'id')} = claimed.{col(CallAttempt, 'queue')} "
-        f"JOIN {table(using, Agent)} a "
-        f"ON a.{col(Agent, 'id')} = claimed.{col(CallAttempt, 'agent')}"
+        f"{join(using, CallAttempt, 'claimed', 'queue', 'q')} "
+        f"{join(using, CallAttempt, 'claimed', 'agent', 'a')}"
     )
 
 
