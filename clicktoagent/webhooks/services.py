@@ -72,14 +72,16 @@ def webhook_delivery_receive(
     """Store an authenticated delivery and act on it, unless it is a duplicate.
 
     The usual delivery (new, and callable) is stored and acted on in one transaction,
-    with no savepoint. Anything else rolls that transaction back whole and goes the
-    two-step way (:func:`_receive_in_two_steps`): the event is committed first, then
-    acted on in a savepoint, so whatever goes wrong there leaves it stored: ``rejected``
-    or ``ignored`` with the reason, or ``received`` when an error escapes (raised once
-    the event is committed; a redelivery finishes the job). A unique constraint on
+    with no savepoint: for a provider with no dedupe window, its attempts are inserted
+    first and the event last, already processed (one INSERT, no UPDATE). Anything else
+    rolls that transaction back whole and goes the two-step way
+    (:func:`_receive_in_two_steps`): the event is committed first, then acted on in a
+    savepoint, so whatever goes wrong there leaves it stored: ``rejected`` or
+    ``ignored`` with the reason, or ``received`` when an error escapes (raised once the
+    event is committed; a redelivery finishes the job). A unique constraint on
     (provider, delivery_id) decides which of any number of concurrent identical
-    deliveries is the original: the others wait for its transaction, are stored as
-    duplicates and never dialled.
+    deliveries is the original, and so do its calls' idempotency keys: the others wait
+    for its transaction, are stored as duplicates and never dialled.
     """
     parser = get_parser(provider)
     window = parser.dedupe_window()
@@ -96,19 +98,18 @@ def webhook_delivery_receive(
         )
 
     event = new_event()
-    stored = False
     try:
         with transaction.atomic():
             if window is not None:
                 _release_expired(provider, delivery_id, now - timedelta(seconds=window))
-            event.save()
-            stored = True
+                # Its calls' idempotency keys name the event's id: stored first.
+                event.save()
             outcome = _act(event, first=True)
-    except Exception as err:
-        if not stored and not isinstance(err, IntegrityError):
-            raise  # the event could not be written (the database): the sender retries
+    except Exception:
         # The delivery id is held (most often a duplicate), or the delivery is refused,
-        # or acting on it failed: nothing of the transaction is kept.
+        # or storing or acting on it failed: nothing of the transaction is kept. The
+        # two-step way stores the event first; a database that cannot write fails there
+        # again, and the sender retries.
         return _receive_in_two_steps(event=new_event(), window=window)
     logger.info("webhook %s: stored delivery %s as event %s", provider, delivery_id, event.pk)
     _log_processed(outcome)
@@ -199,10 +200,12 @@ def _act(event: WebhookEvent, *, first: bool) -> WebhookOutcome:
     """Create the attempts of a ``received`` event this transaction holds and mark it
     processed; or close it with the reason.
 
-    ``first``: the event was stored in this transaction, which is rolled back whole if
-    anything goes wrong here (the caller then goes the two-step way), so there is no
-    savepoint and a refused delivery raises; and no attempt can hold its calls'
-    idempotency keys yet, so they are not looked up. Otherwise (a locked event) the work
+    ``first``: the event is new in this transaction (stored in it already, or stored
+    here, processed, when its ``pk`` is None), which is rolled back whole if anything
+    goes wrong here (the caller then goes the two-step way), so there is no savepoint
+    and a refused delivery raises; and its calls' idempotency keys are not looked up:
+    an attempt that holds one already makes the INSERT fail, and the two-step way
+    finds the delivery's first event or attempt. Otherwise (a locked event) the work
     runs in a savepoint and a refused delivery is closed with the reason.
     """
     parser = get_parser(event.provider)
@@ -213,12 +216,15 @@ def _act(event: WebhookEvent, *, first: bool) -> WebhookOutcome:
                 _attempt_for_call(event=event, call=call, index=index, new_key=first)
                 for index, call in enumerate(calls)
             ]
-            event.attempts.add(*attempts)
             event.status = Status.PROCESSED
             event.error = ""
             event.processed_at = timezone.now()
             event.callback_url = next((c.callback_url for c in calls if c.callback_url), "")
-            event.save(update_fields=["status", "error", "processed_at", "callback_url"])
+            if event.pk is None:
+                event.save()  # a new delivery, stored as acted on: one INSERT
+            else:
+                event.save(update_fields=["status", "error", "processed_at", "callback_url"])
+            event.attempts.add(*attempts)
     except REFUSED as err:
         if first:
             raise

@@ -179,14 +179,14 @@ def test_event_stored_before_a_database_failure_is_finished_by_the_redelivery(
 def test_a_new_delivery_is_stored_and_acted_on_in_one_transaction(
     webhook_settings: SandboxServer, demo_data, settings, django_assert_num_queries
 ) -> None:
-    # The failed-authentication count (one read), BEGIN, the event's INSERT,
-    # queue+agent+membership, the attempt's INSERT, the link, the event marked processed,
-    # COMMIT: no savepoint, no lock and no read of the event, and no idempotency lookup
-    # (its key is new). The call is only queued.
+    # The failed-authentication count (one read), BEGIN, queue+agent+membership, the
+    # attempt's INSERT, the event's INSERT (already processed), the link, COMMIT: no
+    # savepoint, no lock, no read and no UPDATE of the event, and no idempotency lookup
+    # (a key already held fails the INSERT). The call is only queued.
     body = json_body(CALL)
     headers = generic_headers(body, msg_id="msg_one_transaction")
     settings.TASKS = {"default": {"BACKEND": taskcompat.DUMMY_BACKEND}}  # only queued
-    with django_assert_num_queries(8, exact=True) as captured:
+    with django_assert_num_queries(7, exact=True) as captured:
         response = post_json(Client(), f"{BASE}/generic/", body, **headers)
     assert response.status_code == 200, response.content
     sql = [q["sql"] for q in captured.captured_queries]
