@@ -2,7 +2,8 @@
 read back as the ORM reads them.
 
 The ORM compiles a query every time it runs, which costs more than running it for the
-one-row statements of every call (the directory lookup, the dispatcher's claim). Those
+small statements of every call (the directory lookup, the dispatcher's read and claim,
+the safe-calling rules' lookups). Those
 statements are put together here from the models' tables and columns (no name is typed
 by hand), every value a parameter, kept per database alias; a row comes back as model
 instances through the fields' own converters and ``Model.from_db``, as a queryset would
