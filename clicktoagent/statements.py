@@ -3,11 +3,10 @@ read back as the ORM reads them.
 
 The ORM compiles a query every time it runs, which costs more than running it for the
 small statements of every call (the directory lookup, the dispatcher's read and claim,
-the safe-calling rules' lookups). Those
-statements are put together here from the models' tables and columns (no name is typed
-by hand), every value a parameter, kept per database alias; a row comes back as model
-instances through the fields' own converters and ``Model.from_db``, as a queryset would
-give them.
+the safe-calling rules' lookups). Those statements are put together here from the
+models' tables and columns (no name is typed by hand), every value a parameter, kept per
+database alias; a row comes back as model instances through the fields' own converters
+and ``Model.from_db``, as a queryset would give them.
 """
 
 from __future__ import annotations
@@ -72,9 +71,12 @@ def prep(using: str, model: type[Model], name: str, value: Any) -> Any:
     return field_of(model, name).get_db_prep_value(value, connections[using])
 
 
-def _converters(using: str, model: type[Model], columns: list[Any]) -> Converters:
-    compiler = model._default_manager.none().query.get_compiler(using)
-    convert: Converters = compiler.get_converters(columns)
+def _converters(using: str, columns: Columns) -> Converters:
+    """What the ORM applies to each of ``columns`` when it reads them, by position."""
+    compiler = columns[0][0]._default_manager.none().query.get_compiler(using)
+    convert: Converters = compiler.get_converters(
+        [field_of(model, name).get_col(alias) for model, alias, name in columns]
+    )
     return convert
 
 
@@ -118,19 +120,13 @@ class Statement:
 
     def prepared(self, using: str) -> tuple[str, Converters]:
         if using not in self._prepared:
-            convert: Converters = {}
-            if self.parts:
-                columns = [
-                    field.get_col(alias)
-                    for model, alias in self.parts
-                    for field in model._meta.concrete_fields
-                ]
-                convert = _converters(using, self.parts[0][0], columns)
-            elif self.values:
-                columns = [
-                    field_of(model, name).get_col(alias) for model, alias, name in self.values
-                ]
-                convert = _converters(using, self.values[0][0], columns)
+            # The columns read: every concrete field of every part, or the values named.
+            columns = self.values or [
+                (model, alias, field.name)
+                for model, alias in self.parts
+                for field in model._meta.concrete_fields
+            ]
+            convert = _converters(using, columns) if columns else {}
             self._prepared[using] = (self._write(using), convert)
         return self._prepared[using]
 

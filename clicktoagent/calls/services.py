@@ -38,7 +38,7 @@ RETRYABLE = (Status.FAILED, Status.UNKNOWN)
 RELATED_FIELDS = ("queue", "agent", "requested_by", "retry_of", "overridden_by", "content_type")
 
 
-def _attempt_transaction(*, new_key: bool) -> AbstractContextManager[object]:
+def _attempt_transaction(using: str, *, new_key: bool) -> AbstractContextManager[object]:
     """Where a new attempt is decided and stored. With safe-calling rules, a transaction
     (a savepoint inside the caller's, unless ``new_key``): a rule's count and the INSERT
     must be atomic under the number's lock. Without rules and outside any transaction,
@@ -46,10 +46,10 @@ def _attempt_transaction(*, new_key: bool) -> AbstractContextManager[object]:
     on_commit callbacks run at once), and a refused one leaves nothing to roll back."""
     if (
         not app_settings.SAFE_CALLING_RULES
-        and not transaction.get_connection(router.db_for_write(CallAttempt)).in_atomic_block
+        and not transaction.get_connection(using).in_atomic_block
     ):
         return nullcontext()
-    return transaction.atomic(using=router.db_for_write(CallAttempt), savepoint=not new_key)
+    return transaction.atomic(using=using, savepoint=not new_key)
 
 
 def call_attempt_get_or_create(
@@ -125,8 +125,9 @@ def call_attempt_get_or_create(
     # What runs once the attempt is committed: registered after the block below, so that
     # without a transaction (where it runs at once) it runs after the INSERT's handling.
     after_commit: Callable[[], object] | None = None
+    using = router.db_for_write(CallAttempt)
     try:
-        with _attempt_transaction(new_key=new_key):
+        with _attempt_transaction(using, new_key=new_key):
             decision = new_attempt_decide(call, options)
             for name, value in decision.values.items():
                 setattr(attempt, name, value)
@@ -159,7 +160,7 @@ def call_attempt_get_or_create(
             raise
         return existing, False
     if after_commit is not None:
-        transaction.on_commit(after_commit, using=router.db_for_write(CallAttempt))
+        transaction.on_commit(after_commit, using=using)
     return attempt, True
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,10 +139,8 @@ def _create_once(writeback: CrmWriteback) -> CrmWriteback | None:
     a refused insert leaves nothing to roll back."""
     using = router.db_for_write(CrmWriteback)
     try:
-        if transaction.get_connection(using).in_atomic_block:
-            with transaction.atomic(using=using):
-                writeback.save(force_insert=True, using=using)
-        else:
+        inside = transaction.get_connection(using).in_atomic_block
+        with transaction.atomic(using=using) if inside else nullcontext():
             writeback.save(force_insert=True, using=using)
     except IntegrityError:
         if CrmWriteback.objects.using(using).filter(attempt_id=writeback.attempt_id).exists():

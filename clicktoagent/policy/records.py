@@ -8,6 +8,7 @@ check of every contact it lists (the admin's call form).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -52,9 +53,11 @@ def _listed_statement(using: str) -> str:
 _LISTED = Statement(_listed_statement, values=((DoNotCallEntry, "d", "reason"),))
 
 
+@functools.cache
 def _recent_statement(forms: int, exclude: bool) -> Statement:
     """The cap's count for a number stored as any of ``forms`` forms, as :func:`_recent`
-    filters (and without one attempt when ``exclude``), newest first."""
+    filters (and without one attempt when ``exclude``), newest first. One per pair: a
+    number is stored in two or three forms."""
 
     def write(using: str) -> str:
         def col(name: str) -> str:
@@ -75,10 +78,6 @@ def _recent_statement(forms: int, exclude: bool) -> Statement:
     return Statement(write, values=((CallAttempt, "a", "created_at"),))
 
 
-# Per (number of forms, one attempt excluded): a number is stored in two or three forms.
-_recent_statements: dict[tuple[int, bool], Statement] = {}
-
-
 class Records:
     """The database as the rules read it, one indexed query per question, each a
     statement written once per database (``clicktoagent/statements.py``): they run for
@@ -97,9 +96,7 @@ class Records:
         forms = sorted(set(forms))
         if not forms:
             return []
-        key = (len(forms), exclude_attempt_id is not None)
-        if key not in _recent_statements:
-            _recent_statements[key] = _recent_statement(*key)
+        statement = _recent_statement(len(forms), exclude_attempt_id is not None)
         using = router.db_for_read(CallAttempt)
         params = [
             *forms,
@@ -109,7 +106,7 @@ class Records:
         ]
         if exclude_attempt_id is not None:
             params.append(exclude_attempt_id)
-        rows = _recent_statements[key].fetch_values(params, using=using)
+        rows = statement.fetch_values(params, using=using)
         return [row[0] for row in rows]
 
 
